@@ -1,0 +1,61 @@
+"""GET /healthz: is the database reachable, and the broker when one is configured."""
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+from config.problems import PROBLEM_CONTENT_TYPE
+
+
+def check_database() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any failure means "not reachable"; the message says which
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def check_broker() -> str | None:
+    if not settings.CELERY_BROKER_URL:
+        return None
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+# name -> check; each returns None when healthy or the reason it is not.
+CHECKS = {"database": check_database, "broker": check_broker}
+
+
+@require_GET
+def healthz(request):
+    checks = {}
+    failing = []
+    for name, check in CHECKS.items():
+        reason = check()
+        if name == "broker" and not settings.CELERY_BROKER_URL:
+            checks[name] = {"status": "off", "detail": "no CELERY_BROKER_URL: tasks run in-process"}
+        elif reason is None:
+            checks[name] = {"status": "ok"}
+        else:
+            checks[name] = {"status": "down", "detail": reason}
+            failing.append(name)
+    if failing:
+        body = {
+            "type": "about:blank",
+            "title": "Service unavailable",
+            "status": 503,
+            "detail": f"unhealthy: {', '.join(failing)}",
+            "instance": request.path,
+            "checks": checks,
+        }
+        return JsonResponse(body, status=503, content_type=PROBLEM_CONTENT_TYPE)
+    return JsonResponse({"status": "ok", "checks": checks})

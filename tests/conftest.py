@@ -1,0 +1,70 @@
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = Path(os.environ.get("TANHUI_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
+REQUIRE_SHARED_DATA = os.environ.get("REQUIRE_SHARED_DATA") == "1"
+
+
+def shared_path(*parts: str) -> Path:
+    """A file under ../shared/: skip when it is absent (a fresh clone), fail when REQUIRE_SHARED_DATA=1."""
+    path = SHARED_DIR.joinpath(*parts)
+    if not path.exists():
+        message = f"{path} is absent: the real data in ../shared/ is not beside this checkout"
+        if REQUIRE_SHARED_DATA:
+            pytest.fail(message + " (REQUIRE_SHARED_DATA=1)")
+        pytest.skip(message)
+    return path
+
+
+def services_available() -> str | None:
+    """None when PostgreSQL and a broker are configured; otherwise why not."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        return "needs DATABASE_URL pointing at PostgreSQL"
+    if not settings.CELERY_BROKER_URL:
+        return "needs CELERY_BROKER_URL and a running Celery worker"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("services"):
+            reason = services_available()
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=f"real services: {reason}"))
+
+
+@pytest.fixture(autouse=True)
+def _celery_mode(request, settings):
+    """Tests run tasks in-process unless marked `services`, which send them through the real broker."""
+    from config.celery import app
+
+    eager = request.node.get_closest_marker("services") is None
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = eager
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def api_user(db):
+    """Factory: api_user("bank") -> (user, APIClient authenticated with the user's token)."""
+    from rest_framework.test import APIClient
+
+    from geo.accounts import api_user_create
+
+    counter = iter(range(1, 10_000))
+
+    def make(role: str, county: str | None = None, username: str | None = None):
+        if role == "bureau" and county is None:
+            county = "510727"
+        user, token = api_user_create(username=username or f"{role}-{next(counter)}", role=role, county_code=county)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        return user, client
+
+    return make
