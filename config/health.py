@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
+from kombu import Connection
 
 from config.problems import PROBLEM_CONTENT_TYPE
 
@@ -21,10 +22,8 @@ def check_database() -> str | None:
 def check_broker() -> str | None:
     if not settings.CELERY_BROKER_URL:
         return None
-    from config.celery import app
-
     try:
-        with app.connection_for_write() as conn:
+        with Connection(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
