@@ -45,6 +45,9 @@ class UploadTooLarge(Exception):
 PROBLEM_TYPES: dict[type[BaseException], ProblemType] = {
     UploadTooLarge: ProblemType(413, "upload-too-large", "Upload too large"),
     RequestDataTooBig: ProblemType(413, "upload-too-large", "Upload too large"),
+    # geo
+    # accounting
+    # ledger
 }
 
 _STATUS_TITLES = {

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import WhoAmIView
@@ -10,6 +10,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/whoami/", WhoAmIView.as_view(), name="whoami"),
+    path("api/", include("geo.urls")),
+    path("api/", include("accounting.urls")),
+    path("api/", include("ledger.urls")),
     path("admin/", admin.site.urls),
 ]
 
