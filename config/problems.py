@@ -17,6 +17,16 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import set_rollback
 
+from geo.errors import (
+    CountyScopeError,
+    DuplicateParcelError,
+    LegendError,
+    ParcelError,
+    RasterConflictError,
+    RasterError,
+    RasterTooLargeError,
+)
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
@@ -46,6 +56,13 @@ PROBLEM_TYPES: dict[type[BaseException], ProblemType] = {
     UploadTooLarge: ProblemType(413, "upload-too-large", "Upload too large"),
     RequestDataTooBig: ProblemType(413, "upload-too-large", "Upload too large"),
     # geo
+    RasterTooLargeError: ProblemType(413, "raster-too-large", "Raster too large"),
+    RasterConflictError: ProblemType(409, "raster-conflict", "Raster already registered differently"),
+    RasterError: ProblemType(422, "invalid-raster", "Invalid raster"),
+    LegendError: ProblemType(422, "invalid-legend", "Invalid legend"),
+    CountyScopeError: ProblemType(403, "outside-your-county", "Outside your county"),
+    DuplicateParcelError: ProblemType(409, "duplicate-parcel", "Duplicate parcel code"),
+    ParcelError: ProblemType(422, "invalid-parcels", "Invalid parcels"),
     # accounting
     # ledger
 }

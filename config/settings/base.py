@@ -92,8 +92,9 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every requ
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 WHITENOISE_USE_FINDERS = True  # serve straight from app folders, no collectstatic needed for `make run`
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
-MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 2 * 1024**3)
-DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024**2
+MAX_RASTER_BYTES = env_int("MAX_RASTER_BYTES", 4 * 1024**3)
+MAX_PARCEL_FILE_BYTES = env_int("MAX_PARCEL_FILE_BYTES", 200 * 1024**2)
+DATA_UPLOAD_MAX_MEMORY_SIZE = None  # parcel files are JSON bodies; MAX_PARCEL_FILE_BYTES bounds them
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
 
 # Celery: with no broker, tasks run in-process (eager) so nothing needs installing.

@@ -1,0 +1,43 @@
+"""Errors the geo app raises where it understands the fault. HTTP-free: config/problems.py maps them."""
+
+from geo.legends import LegendError
+
+__all__ = ["CountyScopeError", "DuplicateParcelError", "LegendError", "ParcelError", "RasterConflictError",
+           "RasterError", "RasterTooLargeError"]
+
+
+class RasterError(ValueError):
+    """An upload that is not a usable land-cover raster; the message names the fault."""
+
+    def __init__(self, message: str, **extensions):
+        super().__init__(message)
+        self.extensions = extensions
+
+
+class RasterTooLargeError(RasterError):
+    def __init__(self, size_bytes: int, limit_bytes: int):
+        super().__init__(f"raster is {size_bytes} bytes; the limit (MAX_RASTER_BYTES) is {limit_bytes} bytes",
+                         size_bytes=size_bytes, limit_bytes=limit_bytes)
+
+
+class RasterConflictError(RasterError):
+    """The same bytes are already registered with another epoch or legend."""
+
+
+class ParcelError(ValueError):
+    """One or more features of a parcel file are unusable. `problems` lists each: {"index", "code", "detail"}."""
+
+    def __init__(self, problems: list[dict]):
+        self.problems = problems
+        shown = "; ".join(f"feature {p['index']}: {p['detail']}" for p in problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        super().__init__(f"{len(problems)} bad feature(s), nothing imported: {shown}{more}")
+        self.extensions = {"errors": problems}
+
+
+class DuplicateParcelError(ParcelError):
+    """A parcel code already used in its county (or twice in one file)."""
+
+
+class CountyScopeError(Exception):
+    """A bureau user acting outside its own county."""

@@ -1,0 +1,201 @@
+"""Land-cover legends: what each class code means and which IPCC land-use category it falls in.
+
+Pure data and parsing; no Django. The carbon methods read the IPCC category (IPCC 2006 Guidelines, Vol. 4,
+Ch. 3, section 3.2: forest land, cropland, grassland, wetlands, settlements, other land).
+"""
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+FOREST_LAND = "forest_land"
+CROPLAND = "cropland"
+GRASSLAND = "grassland"
+WETLANDS = "wetlands"
+SETTLEMENTS = "settlements"
+OTHER_LAND = "other_land"
+IPCC_CATEGORIES = (FOREST_LAND, CROPLAND, GRASSLAND, WETLANDS, SETTLEMENTS, OTHER_LAND)
+
+
+class LegendError(ValueError):
+    """A legend that cannot be used: unknown name, malformed file, or a class without an IPCC category."""
+
+
+@dataclass(frozen=True, slots=True)
+class LegendClass:
+    code: int
+    name: str
+    ipcc_category: str
+
+
+@dataclass(frozen=True, slots=True)
+class Legend:
+    name: str
+    classes: Mapping[int, LegendClass]
+    source: str = ""
+
+    def missing_codes(self, codes) -> list[int]:
+        """The codes in `codes` that this legend does not define, sorted."""
+        return sorted(int(code) for code in codes if int(code) not in self.classes)
+
+    def ipcc_category_by_class(self) -> dict[int, str]:
+        return {code: cls.ipcc_category for code, cls in self.classes.items()}
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "classes": [
+                {"code": c.code, "name": c.name, "ipcc_category": c.ipcc_category}
+                for c in sorted(self.classes.values(), key=lambda c: c.code)
+            ],
+        }
+
+
+def _legend(name: str, source: str, rows: list[tuple[int, str, str]]) -> Legend:
+    return Legend(name=name, source=source, classes={code: LegendClass(code, label, cat) for code, label, cat in rows})
+
+
+# Shrubland that does not meet a forest definition is reported as grassland (IPCC 2006 Vol. 4, 3.2.1.3);
+# a county whose forest definition includes shrubland (灌木林地) uploads a custom legend instead.
+BUILTIN_LEGENDS: dict[str, Legend] = {
+    legend.name: legend
+    for legend in (
+        _legend("esa-worldcover", "ESA WorldCover 10 m v100/v200 product user manual, legend table", [
+            (10, "Tree cover", FOREST_LAND),
+            (20, "Shrubland", GRASSLAND),
+            (30, "Grassland", GRASSLAND),
+            (40, "Cropland", CROPLAND),
+            (50, "Built-up", SETTLEMENTS),
+            (60, "Bare / sparse vegetation", OTHER_LAND),
+            (70, "Snow and ice", OTHER_LAND),
+            (80, "Permanent water bodies", WETLANDS),
+            (90, "Herbaceous wetland", WETLANDS),
+            (95, "Mangroves", FOREST_LAND),
+            (100, "Moss and lichen", GRASSLAND),
+        ]),
+        _legend("clcd", "CLCD, the 30 m annual China Land Cover Dataset (Yang and Huang, 2021)", [
+            (1, "Cropland", CROPLAND),
+            (2, "Forest", FOREST_LAND),
+            (3, "Shrub", GRASSLAND),
+            (4, "Grassland", GRASSLAND),
+            (5, "Water", WETLANDS),
+            (6, "Snow / ice", OTHER_LAND),
+            (7, "Barren", OTHER_LAND),
+            (8, "Impervious", SETTLEMENTS),
+            (9, "Wetland", WETLANDS),
+        ]),
+        _legend("nrcan-lc2015", "Natural Resources Canada, 2015 Land Cover of Canada (30 m), class legend", [
+            (1, "Temperate or sub-polar needleleaf forest", FOREST_LAND),
+            (2, "Sub-polar taiga needleleaf forest", FOREST_LAND),
+            (5, "Temperate or sub-polar broadleaf deciduous forest", FOREST_LAND),
+            (6, "Mixed forest", FOREST_LAND),
+            (8, "Temperate or sub-polar shrubland", GRASSLAND),
+            (10, "Temperate or sub-polar grassland", GRASSLAND),
+            (11, "Sub-polar or polar shrubland-lichen-moss", GRASSLAND),
+            (12, "Sub-polar or polar grassland-lichen-moss", GRASSLAND),
+            (13, "Sub-polar or polar barren-lichen-moss", OTHER_LAND),
+            (14, "Wetland", WETLANDS),
+            (15, "Cropland", CROPLAND),
+            (16, "Barren lands", OTHER_LAND),
+            (17, "Urban", SETTLEMENTS),
+            (18, "Water", WETLANDS),
+            (19, "Snow and ice", OTHER_LAND),
+        ]),
+        _legend("ipcc-6", "IPCC 2006 Guidelines Vol. 4 Ch. 3: the six land-use categories", [
+            (1, "Forest land", FOREST_LAND),
+            (2, "Cropland", CROPLAND),
+            (3, "Grassland", GRASSLAND),
+            (4, "Wetlands", WETLANDS),
+            (5, "Settlements", SETTLEMENTS),
+            (6, "Other land", OTHER_LAND),
+        ]),
+    )
+}
+
+
+def builtin_legend(name: str) -> Legend:
+    try:
+        return BUILTIN_LEGENDS[name]
+    except KeyError:
+        raise LegendError(f"unknown legend {name!r}; built in: {', '.join(sorted(BUILTIN_LEGENDS))}, "
+                          "or upload a custom legend (JSON, or a CSV table with lucode, name, ipcc_category)") from None
+
+
+def _category(raw: str, where: str) -> str:
+    value = (raw or "").strip().lower().replace(" ", "_").replace("-", "_")
+    if value not in IPCC_CATEGORIES:
+        raise LegendError(f"{where}: ipcc_category must be one of {', '.join(IPCC_CATEGORIES)}; got {raw!r}")
+    return value
+
+
+def _code(raw, where: str) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise LegendError(f"{where}: class code must be an integer; got {raw!r}") from None
+    return value
+
+
+def _build(name: str, rows: list[tuple[int, str, str]], source: str) -> Legend:
+    seen: dict[int, LegendClass] = {}
+    for code, label, category in rows:
+        if code in seen:
+            raise LegendError(f"legend {name!r} defines class {code} twice")
+        seen[code] = LegendClass(code, label, category)
+    if not seen:
+        raise LegendError(f"legend {name!r} defines no classes")
+    return Legend(name=name, classes=seen, source=source)
+
+
+def legend_from_json(text: str, *, name: str = "custom") -> Legend:
+    """Parse {"name": ..., "classes": [{"code": 1, "name": "...", "ipcc_category": "forest_land"}, ...]}."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LegendError(f"legend is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("classes"), list):
+        raise LegendError('legend JSON must be an object with a "classes" list')
+    rows = []
+    for index, item in enumerate(data["classes"]):
+        where = f"classes[{index}]"
+        if not isinstance(item, dict):
+            raise LegendError(f"{where} must be an object with code, name and ipcc_category")
+        rows.append((_code(item.get("code"), where), str(item.get("name", "")), _category(item.get("ipcc_category"),
+                                                                                            where)))
+    return _build(str(data.get("name") or name), rows, str(data.get("source", "")))
+
+
+def legend_from_table(text: str, *, name: str = "custom") -> Legend:
+    """Parse an InVEST-style CSV table: `lucode`, a name column (`name` or `lulc_name`) and `ipcc_category`.
+
+    Headers are matched without regard to case, as InVEST does.
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None:
+        raise LegendError("legend table is empty")
+    headers = {h.strip().lower(): h for h in reader.fieldnames if h}
+    if "lucode" not in headers:
+        raise LegendError(f"legend table needs a 'lucode' column; found {', '.join(reader.fieldnames)}")
+    if "ipcc_category" not in headers:
+        raise LegendError("legend table needs an 'ipcc_category' column (forest_land, cropland, grassland, "
+                          "wetlands, settlements or other_land) for every class")
+    name_header = headers.get("name") or headers.get("lulc_name")
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        where = f"line {line}"
+        rows.append((_code(row[headers["lucode"]], where), (row.get(name_header) or "").strip() if name_header else "",
+                     _category(row[headers["ipcc_category"]], where)))
+    return _build(name, rows, "")
+
+
+def legend_from_upload(text: str, *, name: str = "custom") -> Legend:
+    """A custom legend as JSON (starts with '{') or as a CSV table."""
+    return legend_from_json(text, name=name) if text.lstrip().startswith("{") else legend_from_table(text, name=name)
+
+
+def legend_from_snapshot(data: dict) -> Legend:
+    """Rebuild a legend from `Legend.to_json()` output (as stored beside a raster)."""
+    return legend_from_json(json.dumps(data), name=data.get("name", "custom"))

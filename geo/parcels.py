@@ -1,0 +1,152 @@
+"""Parcel files: GeoJSON FeatureCollections checked feature by feature and brought to WGS84. No Django."""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from geo.area import geodesic_area_ha
+from geo.counties import CountyCodeError, validate_county_code
+from geo.errors import ParcelError
+
+WGS84 = CRS.from_epsg(4326)
+RESERVED_PROPERTIES = ("code", "name", "county")
+
+
+@dataclass(frozen=True)
+class ParcelDraft:
+    """A checked feature, ready to store: geometry in WGS84 lon/lat, area on the ellipsoid."""
+
+    index: int
+    code: str
+    name: str
+    county_code: str
+    attributes: dict
+    geometry_lonlat: BaseGeometry
+    area_ha: float
+    bounds_lonlat: tuple[float, float, float, float] = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "bounds_lonlat", tuple(self.geometry_lonlat.bounds))
+
+    @property
+    def geometry_geojson(self) -> dict:
+        return mapping(self.geometry_lonlat)
+
+
+def parse_crs(crs: str | None) -> CRS:
+    """`crs` as given ("EPSG:4490", "EPSG:4545", a WKT...), or WGS84 when None (RFC 7946)."""
+    if not crs:
+        return WGS84
+    try:
+        return CRS.from_user_input(crs)
+    except CRSError as exc:
+        raise ParcelError([{"index": None, "code": None, "detail": f"unknown CRS {crs!r}: {exc}"}]) from None
+
+
+def _to_lonlat(geometry: BaseGeometry, crs: CRS) -> BaseGeometry:
+    if crs == WGS84:
+        return geometry
+    transformer = Transformer.from_crs(crs, WGS84, always_xy=True)
+    return shapely.transform(geometry, lambda xy: _stack(transformer.transform(xy[:, 0], xy[:, 1])))
+
+
+def _stack(xy):
+    return np.column_stack(xy)
+
+
+def parse_feature_collection(data, *, crs: str | None = None) -> list[ParcelDraft]:
+    """Check every feature of a GeoJSON FeatureCollection and return drafts, or raise ParcelError listing
+    every bad feature (index, code, and the reason: shapely's own for invalid geometry).
+
+    Coordinates are WGS84 longitude/latitude unless `crs` names another CRS (e.g. EPSG:4490 CGCS2000 or its
+    Gauss-Krüger zones EPSG:4491-4554), whose x/y order is easting/northing or longitude/latitude.
+    """
+    source_crs = parse_crs(crs)
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        raise ParcelError([{"index": None, "code": None, "detail": 'expected a GeoJSON object with '
+                                                                   '"type": "FeatureCollection"'}])
+    features = data.get("features")
+    if not isinstance(features, list) or not features:
+        raise ParcelError([{"index": None, "code": None, "detail": "the FeatureCollection has no features"}])
+
+    problems: list[dict] = []
+    drafts: list[ParcelDraft] = []
+    seen_codes: dict[tuple[str, str], int] = {}
+    for index, feature in enumerate(features):
+        properties = feature.get("properties") if isinstance(feature, dict) else None
+        properties = properties if isinstance(properties, dict) else {}
+        code = properties.get("code")
+        code = str(code).strip() if code is not None else ""
+
+        def bad(detail: str, index=index, code=code) -> None:
+            problems.append({"index": index, "code": code or None, "detail": detail})
+
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            bad('not a GeoJSON Feature ("type": "Feature")')
+            continue
+        if not code:
+            bad("property 'code' (the parcel number) is missing")
+        county = str(properties.get("county", "")).strip()
+        try:
+            validate_county_code(county)
+        except CountyCodeError as exc:
+            bad(f"property 'county': {exc}")
+        geometry = _check_geometry(feature.get("geometry"), source_crs, bad)
+        if geometry is None or not code or not county:
+            continue
+        key = (county, code)
+        if key in seen_codes:
+            bad(f"code {code!r} appears twice in county {county} (also feature {seen_codes[key]})")
+            continue
+        seen_codes[key] = index
+        attributes = {k: v for k, v in properties.items() if k not in RESERVED_PROPERTIES}
+        drafts.append(ParcelDraft(index=index, code=code, name=str(properties.get("name") or ""), county_code=county,
+                                  attributes=attributes, geometry_lonlat=geometry,
+                                  area_ha=geodesic_area_ha(geometry)))
+    if problems:
+        raise ParcelError(problems)
+    return drafts
+
+
+def _check_geometry(raw, source_crs: CRS, bad) -> BaseGeometry | None:
+    if not isinstance(raw, dict):
+        bad("geometry is missing")
+        return None
+    if raw.get("type") not in ("Polygon", "MultiPolygon"):
+        bad(f"geometry must be a Polygon or MultiPolygon; got {raw.get('type')!r}")
+        return None
+    try:
+        geometry = shape(raw)
+    except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
+        bad(f"geometry cannot be read: {exc}")
+        return None
+    if geometry.is_empty:
+        bad("geometry is empty")
+        return None
+    coords = shapely.get_coordinates(geometry)
+    if not all(math.isfinite(v) for v in coords.ravel().tolist()):
+        bad("geometry has non-finite coordinates")
+        return None
+    if source_crs.is_geographic:
+        lon_ok = ((coords[:, 0] >= -180) & (coords[:, 0] <= 180)).all()
+        lat_ok = ((coords[:, 1] >= -90) & (coords[:, 1] <= 90)).all()
+        if not (lon_ok and lat_ok):
+            bad("coordinates out of range: longitude must lie in [-180, 180] and latitude in [-90, 90] "
+                "(GeoJSON order is longitude, latitude; give crs for projected coordinates)")
+            return None
+    if not geometry.is_valid:
+        bad(f"invalid geometry: {shapely.is_valid_reason(geometry)}")
+        return None
+    lonlat = _to_lonlat(geometry, source_crs)
+    lon_lat = shapely.get_coordinates(lonlat)
+    if not (abs(lon_lat[:, 0]) <= 180).all() or not (abs(lon_lat[:, 1]) <= 90).all() or \
+            not all(math.isfinite(v) for v in lon_lat.ravel().tolist()):
+        bad(f"coordinates fall outside the valid area of {source_crs.to_string()}")
+        return None
+    return lonlat

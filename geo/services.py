@@ -1,0 +1,163 @@
+"""What the geo app does: ingest rasters, import parcels. Each service is one transaction; a refusal leaves
+no row and no file behind."""
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from geo.errors import (
+    CountyScopeError,
+    DuplicateParcelError,
+    RasterConflictError,
+    RasterError,
+    RasterTooLargeError,
+)
+from geo.legends import Legend
+from geo.models import Parcel, Raster
+from geo.parcels import parse_feature_collection
+from geo.rasters import inspect_raster, normalise_raster, sha256_file
+
+RASTER_FOLDER = "rasters"
+
+
+def _media_tmp_dir() -> Path:
+    # Temporary files live beside their final place so that the last step is a rename on one file system.
+    path = Path(settings.MEDIA_ROOT) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def raster_ingest(*, source_path: str | os.PathLike, original_name: str, epoch: int, legend: Legend,
+                  band: int | None = None, uploaded_by=None) -> tuple[Raster, bool]:
+    """Validate and register the land-cover raster at `source_path`; return (raster, created).
+
+    The same bytes uploaded twice are one raster: the second call returns the first (created=False), unless
+    it names another epoch, legend or band (RasterConflictError). Faults raise RasterError before anything
+    is written; the normalised copy is stored as MEDIA_ROOT/rasters/<sha256>.tif.
+    """
+    size_bytes = os.path.getsize(source_path)
+    limit = settings.MAX_RASTER_BYTES
+    if size_bytes > limit:
+        raise RasterTooLargeError(size_bytes, limit)
+    if not 1900 <= epoch <= 2100:
+        raise RasterError(f"epoch must be a year between 1900 and 2100; got {epoch}", epoch=epoch)
+    digest = sha256_file(source_path)
+    existing = Raster.objects.filter(sha256=digest).first()
+    if existing is not None:
+        return _same_raster(existing, epoch=epoch, legend=legend, band=band), False
+
+    facts = inspect_raster(source_path, legend=legend, band=band)
+    relative = f"{RASTER_FOLDER}/{digest}.tif"
+    final_path = Path(settings.MEDIA_ROOT) / relative
+    fd, tmp_name = tempfile.mkstemp(suffix=".tif", dir=_media_tmp_dir())
+    os.close(fd)
+    try:
+        normalise_raster(source_path, tmp_name, band=facts.band)
+        final_path.parent.mkdir(parents=True, exist_ok=True)
+        with transaction.atomic():
+            raster = Raster.objects.create(
+                sha256=digest, file=relative, original_name=original_name[:255], size_bytes=size_bytes, epoch=epoch,
+                legend=legend.to_json(), band=facts.band, width=facts.width, height=facts.height, dtype=facts.dtype,
+                nodata=facts.nodata, crs_wkt=facts.crs_wkt, epsg=facts.epsg, transform=list(facts.transform),
+                class_pixel_counts={str(k): v for k, v in facts.class_pixel_counts.items()}, uploaded_by=uploaded_by,
+            )
+            # If the commit fails after this rename, the except clause below removes the file again.
+            os.replace(tmp_name, final_path)
+    except IntegrityError:
+        # Another request registered the same bytes first.
+        _remove(tmp_name)
+        existing = Raster.objects.get(sha256=digest)
+        return _same_raster(existing, epoch=epoch, legend=legend, band=band), False
+    except BaseException:
+        _remove(tmp_name)
+        if not Raster.objects.filter(sha256=digest).exists():
+            _remove(final_path)
+        raise
+    return raster, True
+
+
+def _same_raster(existing: Raster, *, epoch: int, legend: Legend, band: int | None) -> Raster:
+    differences = []
+    if existing.epoch != epoch:
+        differences.append(f"epoch {existing.epoch}, not {epoch}")
+    if existing.legend.get("name") != legend.name:
+        differences.append(f"legend {existing.legend.get('name')!r}, not {legend.name!r}")
+    if band is not None and existing.band != band:
+        differences.append(f"band {existing.band}, not {band}")
+    if differences:
+        raise RasterConflictError(f"these bytes are already raster {existing.id} with " + " and ".join(differences),
+                                  raster_id=existing.id)
+    return existing
+
+
+def _remove(path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def parcel_import(*, feature_collection, crs: str | None = None, allowed_county: str | None = None) -> list[Parcel]:
+    """Import every feature of a GeoJSON FeatureCollection as a parcel, all or nothing.
+
+    `allowed_county`, when given, is the only county the caller may import into (a bureau's own).
+    Raises ParcelError listing every bad feature, DuplicateParcelError (409) for codes already used in their
+    county, and CountyScopeError for features of another county.
+    """
+    drafts = parse_feature_collection(feature_collection, crs=crs)
+    if allowed_county is not None:
+        foreign = sorted({d.county_code for d in drafts if d.county_code != allowed_county})
+        if foreign:
+            raise CountyScopeError(f"a bureau of county {allowed_county} cannot import parcels of county "
+                                  f"{', '.join(foreign)}")
+    source_crs = crs or "EPSG:4326"
+    with transaction.atomic():
+        taken = _taken_codes(drafts)
+        if taken:
+            raise DuplicateParcelError([
+                {"index": d.index, "code": d.code, "detail": f"parcel code {d.code!r} already exists in county "
+                                                             f"{d.county_code}"}
+                for d in drafts if (d.county_code, d.code) in taken
+            ])
+        parcels = [
+            Parcel(county_code=d.county_code, code=d.code, name=d.name, attributes=d.attributes,
+                   geometry=d.geometry_geojson, min_lon=d.bounds_lonlat[0], min_lat=d.bounds_lonlat[1],
+                   max_lon=d.bounds_lonlat[2], max_lat=d.bounds_lonlat[3], area_ha=d.area_ha, source_crs=source_crs)
+            for d in drafts
+        ]
+        try:
+            with transaction.atomic():
+                created = Parcel.objects.bulk_create(parcels, batch_size=500)
+        except IntegrityError:
+            # A concurrent import took one of the codes between the check and the insert.
+            taken = _taken_codes(drafts)
+            raise DuplicateParcelError([
+                {"index": d.index, "code": d.code, "detail": f"parcel code {d.code!r} already exists in county "
+                                                             f"{d.county_code}"}
+                for d in drafts if (d.county_code, d.code) in taken
+            ] or [{"index": None, "code": None, "detail": "a parcel code was taken concurrently"}]) from None
+    return created
+
+
+def _taken_codes(drafts) -> set[tuple[str, str]]:
+    by_county: dict[str, list[str]] = {}
+    for d in drafts:
+        by_county.setdefault(d.county_code, []).append(d.code)
+    taken = set()
+    for county, codes in by_county.items():
+        for start in range(0, len(codes), 500):
+            taken.update(Parcel.objects.filter(county_code=county, code__in=codes[start:start + 500])
+                         .values_list("county_code", "code"))
+    return taken
+
+
+def copy_upload_to_temp(uploaded_file) -> str:
+    """Write a Django UploadedFile to a temp file under MEDIA_ROOT/tmp and return its path (caller removes it)."""
+    fd, name = tempfile.mkstemp(suffix=Path(uploaded_file.name or "").suffix or ".tif", dir=_media_tmp_dir())
+    with os.fdopen(fd, "wb") as out:
+        for chunk in uploaded_file.chunks():
+            out.write(chunk)
+    return name
+
