@@ -82,7 +82,7 @@ def _eight_leaf_hashes() -> list[bytes]:
 @pytest.mark.parametrize("size", range(9))
 def test_roots_by_size(size):
     # e.g. size 2 (leaves "" and 00):
-    # { printf '\x01'; printf '\x00' | openssl dgst -sha256 -binary; printf '\x00\x00' | openssl dgst -sha256 -binary; } | sha256sum
+    # { printf '\x01'; printf '\x00' | openssl sha256 -binary; printf '\x00\x00' | openssl sha256 -binary; } | sha256sum
     # -> fac54203e7cc696c...
     assert merkle.root(_eight_leaf_hashes()[:size]).hex() == _roots_vectors()["roots_by_size"][str(size)]
 
