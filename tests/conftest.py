@@ -68,3 +68,34 @@ def api_user(db):
         return user, client
 
     return make
+
+
+# --- ledger -------------------------------------------------------------------------------------------------------
+
+
+def _postgres_unavailable() -> str | None:
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        return "needs DATABASE_URL pointing at PostgreSQL"
+    return None
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres"):
+        reason = _postgres_unavailable()
+        if reason:
+            pytest.skip(f"postgres: {reason}")
+
+
+def _ledger_truncate_allowed(sender, connection, **kwargs):
+    """Let Django's test flush TRUNCATE the append-only ledger tables (see ledger/migrations/0002)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET tanhui.ledger_truncate = 'allow'")
+
+
+def pytest_configure(config):
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_ledger_truncate_allowed, dispatch_uid="tanhui-ledger-truncate")

@@ -1,0 +1,161 @@
+"""What the ledger does: append entries, sign checkpoints. Other apps call these inside their own transactions.
+
+    entry = entry_append(kind="asset.register", payload={"asset": "510727-2026-000123", ...})
+
+Appends are serialised on the single `LogHead` row: SELECT ... FOR UPDATE on PostgreSQL; on SQLite the write
+lock that BEGIN IMMEDIATE takes (settings set transaction_mode IMMEDIATE). The lock is held until the caller's
+outermost transaction commits, so keep the work after an append short.
+"""
+
+import logging
+import time
+
+from django.db import transaction
+from django.utils import timezone
+
+from config.celery import app as celery_app
+from ledger import codec, merkle, note
+from ledger.conf import ledger_setting
+from ledger.errors import InconsistentCheckpointError, LedgerError
+from ledger.keys import signing_key_load, verifier_key_publish
+from ledger.models import Checkpoint, Entry, LogHead, TreeNode
+from ledger.tree import tree_consistency_proof
+
+HASH_SIZE = merkle.HASH_SIZE
+CHECKPOINT_TASK_NAME = "ledger.checkpoint_sign_latest"
+logger = logging.getLogger(__name__)
+
+
+def _frontier_hashes(frontier: bytes) -> list[bytes]:
+    frontier = bytes(frontier)
+    return [frontier[i:i + HASH_SIZE] for i in range(0, len(frontier), HASH_SIZE)]
+
+
+def frontier_root(frontier: bytes) -> bytes:
+    """The Merkle root of a tree from its right-edge frontier (largest subtree first); EMPTY_ROOT if empty."""
+    hashes = _frontier_hashes(frontier)
+    if not hashes:
+        return merkle.EMPTY_ROOT
+    result = hashes.pop()
+    while hashes:
+        result = merkle.node_hash(hashes.pop(), result)
+    return result
+
+
+def _head_locked() -> LogHead:
+    head = LogHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:  # first append on a fresh (or flushed test) database; insert-or-ignore is race-free
+        if Entry.objects.exists():
+            raise LedgerError("the log head row is missing but entries exist; restore it before appending")
+        LogHead.objects.bulk_create([LogHead(pk=1)], ignore_conflicts=True)
+        head = LogHead.objects.select_for_update().get(pk=1)
+    return head
+
+
+def entry_append(*, kind: str, payload: dict) -> Entry:
+    """Append one signed, chained entry and its Merkle tree nodes; return it (seq assigned).
+
+    Call inside your own `transaction.atomic()` so the entry commits with your state change, or alone (it opens
+    its own). `kind` is 1-64 ASCII letters, digits, '_' or '.'; `payload` a JSON object whose numbers are
+    integers within ±(2**53 - 1) (decimals as strings) and which names its asset under "asset" when it concerns
+    one. Raises EntryPayloadError for anything else, before taking the lock.
+    """
+    codec.check_kind(kind)
+    if not isinstance(payload, dict):
+        raise codec.EntryPayloadError(f"payload is a {type(payload).__name__}, want a JSON object")
+    codec.check_payload(payload)
+    signer = signing_key_load()
+    with transaction.atomic():
+        verifier_key_publish(signer)
+        head = _head_locked()
+        seq = head.tree_size
+        prev_hash = bytes(head.last_hash)
+        moment = timezone.now()
+        body = codec.entry_bytes(seq=seq, kind=kind, payload=payload, timestamp=codec.format_timestamp(moment),
+                                 prev_hash=prev_hash)
+        leaf = merkle.leaf_hash(body)
+        entry = Entry(seq=seq, kind=kind, payload=payload, timestamp=moment, prev_hash=prev_hash, hash=leaf,
+                      signature=signer.sign(leaf), key_id=signer.key_id.hex())
+        entry.save()
+
+        # The new leaf completes one perfect subtree per trailing 1-bit of seq: merge it with the frontier.
+        frontier = _frontier_hashes(head.frontier)
+        nodes = [TreeNode(node_key=TreeNode.key(0, seq), hash=leaf)]
+        node, level, index = leaf, 0, seq
+        while index & 1:
+            node = merkle.node_hash(frontier.pop(), node)
+            level, index = level + 1, index >> 1
+            nodes.append(TreeNode(node_key=TreeNode.key(level, index), hash=node))
+        frontier.append(node)
+        TreeNode.objects.bulk_create(nodes)
+
+        head.tree_size = seq + 1
+        head.last_hash = leaf
+        head.frontier = b"".join(frontier)
+        head.save(update_fields=["tree_size", "last_hash", "frontier"])
+        transaction.on_commit(_checkpoint_request_if_due)
+    return entry
+
+
+# --- checkpoints -----------------------------------------------------------------------------------------------
+
+_last_request_monotonic = [float("-inf")]
+
+
+def _checkpoint_request_if_due() -> None:
+    """After a commit: ask for a checkpoint at most once per interval per process.
+
+    With a broker, the request is the `ledger.checkpoint_sign_latest` Celery task; without one (the embedded
+    default, eager tasks) the service runs here, and a failure is logged rather than raised into the caller.
+    """
+    now = time.monotonic()
+    if now - _last_request_monotonic[0] < ledger_setting("LEDGER_CHECKPOINT_INTERVAL_S"):
+        return
+    _last_request_monotonic[0] = now
+    if celery_app.conf.task_always_eager:
+        try:
+            checkpoint_sign_latest()
+        except LedgerError:
+            logger.exception("signing a checkpoint after an append failed")
+    else:
+        celery_app.send_task(CHECKPOINT_TASK_NAME)
+
+
+def checkpoint_sign_latest(*, force: bool = False) -> Checkpoint | None:
+    """Sign a checkpoint of the whole ledger as it stands; return it, or None when there is nothing to do.
+
+    Nothing to do: the ledger is empty, the last checkpoint already covers every entry, or (unless `force`) the
+    last one is younger than LEDGER_CHECKPOINT_INTERVAL_S. Before signing, checks that the new tree is consistent
+    with the last signed checkpoint (a consistency proof from the stored tree, verified) and raises
+    InconsistentCheckpointError otherwise: the registry never signs two inconsistent checkpoints.
+    """
+    signer = signing_key_load()
+    with transaction.atomic():
+        verifier_key_publish(signer)
+        head = _head_locked()  # a stable tree while signing; appends wait a few milliseconds
+        last = Checkpoint.objects.order_by("-tree_size").first()
+        now = timezone.now()
+        tree_size = head.tree_size
+        if tree_size == 0 or (last is not None and last.tree_size == tree_size):
+            return None
+        interval_s = ledger_setting("LEDGER_CHECKPOINT_INTERVAL_S")
+        if not force and last is not None and (now - last.created_at).total_seconds() < interval_s:
+            return None
+        root_hash = frontier_root(head.frontier)
+        if last is not None:
+            last_root = bytes(last.root_hash)
+            if last.tree_size > tree_size:
+                raise InconsistentCheckpointError(
+                    f"ledger has {tree_size} entries but checkpoint {last.tree_size} was signed; refusing to sign",
+                    tree_size=tree_size, last_tree_size=last.tree_size)
+            proof = tree_consistency_proof(old_size=last.tree_size, new_size=tree_size)
+            if not merkle.verify_consistency(last.tree_size, tree_size, proof, last_root, root_hash):
+                raise InconsistentCheckpointError(
+                    f"tree of size {tree_size} (root {root_hash.hex()}) is not consistent with the signed "
+                    f"checkpoint of size {last.tree_size} (root {last_root.hex()}); refusing to sign",
+                    tree_size=tree_size, last_tree_size=last.tree_size)
+        text = note.format_checkpoint(note.Checkpoint(ledger_setting("LEDGER_ORIGIN"), tree_size, root_hash))
+        checkpoint = Checkpoint(tree_size=tree_size, root_hash=root_hash, note_text=note.sign_note(text, [signer]),
+                                key_id=signer.key_id.hex(), created_at=now)
+        checkpoint.save()
+    return checkpoint
