@@ -165,7 +165,7 @@ def _projected_block_cell_area_ha(transform: Affine, height: int, width: int, cr
     rc = (block_rows + np.minimum(block_rows + AREA_BLOCK, height)) / 2.0
     cc = (block_cols + np.minimum(block_cols + AREA_BLOCK, width)) / 2.0
     cols, rows = np.meshgrid(cc, rc)
-    xs, ys = transform * (cols.ravel(), rows.ravel())
+    xs, ys = transform @ (cols.ravel(), rows.ravel())
     to_lonlat = Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True)
     lon, lat = to_lonlat.transform(np.asarray(xs), np.asarray(ys))
     areal_scale = np.asarray(Proj(crs).get_factors(lon, lat).areal_scale, dtype=np.float64)
@@ -411,7 +411,7 @@ class _Accumulator:
 
 def _to_pixel_space(transform: Affine, geometry: BaseGeometry) -> BaseGeometry:
     inverse = ~transform
-    return shapely.transform(geometry, lambda xy: np.column_stack(inverse * (xy[:, 0], xy[:, 1])))
+    return shapely.transform(geometry, lambda xy: np.column_stack(inverse @ (xy[:, 0], xy[:, 1])))
 
 
 def _prepare_parcels(grid: _Grid, geometries_raster_crs: Sequence[BaseGeometry]) -> list[_Parcel | None]:
@@ -431,13 +431,15 @@ def _prepare_parcels(grid: _Grid, geometries_raster_crs: Sequence[BaseGeometry])
     return parcels
 
 
-def _strip_rows(grid: _Grid, block_rows: int, workers: int) -> int:
-    """Rows per strip: whole block rows, about STRIP_CELLS pixels, and enough strips to feed every worker."""
+def _strip_rows(grid: _Grid, block_rows: int) -> int:
+    """Rows per strip: whole block rows, about STRIP_CELLS pixels, and at least 8 strips when the raster allows,
+    so that several workers have work. It depends on the raster only, never on the number of workers, so that
+    every run sums in the same order and gives the same numbers to the last bit."""
     block_rows = max(1, block_rows)
     rows = max(block_rows, (STRIP_CELLS // max(grid.width, 1)) // block_rows * block_rows)
-    per_worker = -(-grid.height // (4 * workers))
-    if workers > 1 and per_worker < rows:
-        rows = max(block_rows, -(-per_worker // block_rows) * block_rows)
+    eighth = -(-grid.height // 8)
+    if eighth < rows:
+        rows = max(block_rows, -(-eighth // block_rows) * block_rows)
     return rows
 
 
@@ -474,7 +476,7 @@ def _run(grid, parcels, read_factory, *, block_rows, workers, on_progress, two_e
         if on_progress:
             on_progress(0, 0)
         return accumulators
-    strip = _strip_rows(grid, block_rows, workers)
+    strip = _strip_rows(grid, block_rows)
     by_strip: dict[int, list[_Parcel]] = {}
     for parcel in live:
         for s in range(parcel.row0 // strip, (parcel.row1 - 1) // strip + 1):
@@ -567,11 +569,13 @@ def _reproject(geometries: np.ndarray, source: CRS, target: CRS) -> np.ndarray:
     return shapely.transform(geometries, apply)
 
 
-def _areas_outside(grid: _Grid, geometries_raster: np.ndarray, geometries_crs: CRS) -> tuple[list, list]:
-    """(geodesic ha, outside ha) of each geometry; ``outside`` is the geodesic area beyond the raster's extent."""
-    lonlat = _reproject(geometries_raster, grid.crs, WGS84_LONLAT)
-    left, top = grid.transform * (0, 0)
-    right, bottom = grid.transform * (grid.width, grid.height)
+def _areas_outside(grid: _Grid, geometries_raster: np.ndarray, lonlat: np.ndarray) -> tuple[list, list]:
+    """(geodesic ha, outside ha) of each geometry; ``outside`` is the geodesic area beyond the raster's extent.
+
+    ``lonlat``: the same geometries in WGS84 longitude/latitude, transformed from the caller's CRS directly.
+    """
+    left, top = grid.transform @ (0, 0)
+    right, bottom = grid.transform @ (grid.width, grid.height)
     extent = shapely.box(min(left, right), min(top, bottom), max(left, right), max(top, bottom))
     geodesic, outside = [], []
     for geometry, geometry_lonlat in zip(geometries_raster, lonlat, strict=True):
@@ -618,7 +622,7 @@ def class_areas(classes: np.ndarray, transform: Affine, crs, parcel: BaseGeometr
     _integer_dtype(classes.dtype, "classes")
     grid = _Grid.build(transform, crs, *classes.shape)
     geometries = _check_geometries([parcel])
-    geodesic, outside = _areas_outside(grid, geometries, grid.crs)
+    geodesic, outside = _areas_outside(grid, geometries, _reproject(geometries, grid.crs, WGS84_LONLAT))
     parcels = _prepare_parcels(grid, geometries)
     acc = _run(grid, parcels, _array_reader(classes), block_rows=classes.shape[0], workers=1, on_progress=None,
                two_epochs=False)
@@ -639,7 +643,7 @@ def class_transitions(classes_1: np.ndarray, classes_2: np.ndarray, transform: A
     _integer_dtype(classes_2.dtype, "classes_2")
     grid = _Grid.build(transform, crs, *classes_1.shape)
     geometries = _check_geometries([parcel])
-    geodesic, outside = _areas_outside(grid, geometries, grid.crs)
+    geodesic, outside = _areas_outside(grid, geometries, _reproject(geometries, grid.crs, WGS84_LONLAT))
     parcels = _prepare_parcels(grid, geometries)
     acc = _run(grid, parcels, _array_reader(classes_1, classes_2), block_rows=classes_1.shape[0], workers=1,
                on_progress=None, two_epochs=True)
@@ -729,7 +733,8 @@ def zonal_class_areas(raster_path, geometries: Sequence[BaseGeometry], geometrie
     grid, block_rows, nodata = _open_grid(raster_path, band)
     geometries = _check_geometries(geometries)
     in_raster_crs = _reproject(geometries, _as_crs(geometries_crs), grid.crs)
-    geodesic, outside = _areas_outside(grid, in_raster_crs, grid.crs)
+    lonlat = _reproject(geometries, _as_crs(geometries_crs), WGS84_LONLAT)
+    geodesic, outside = _areas_outside(grid, in_raster_crs, lonlat)
     parcels = _prepare_parcels(grid, in_raster_crs)
     acc = _run(grid, parcels, _file_reader(raster_path, band), block_rows=block_rows, workers=workers,
                on_progress=on_progress, two_epochs=False)
@@ -751,7 +756,8 @@ def zonal_transitions(raster_path_1, raster_path_2, geometries: Sequence[BaseGeo
     _grid_2, _rows_2, nodata_2 = _open_grid(raster_path_2, band_2)
     geometries = _check_geometries(geometries)
     in_raster_crs = _reproject(geometries, _as_crs(geometries_crs), grid.crs)
-    geodesic, outside = _areas_outside(grid, in_raster_crs, grid.crs)
+    lonlat = _reproject(geometries, _as_crs(geometries_crs), WGS84_LONLAT)
+    geodesic, outside = _areas_outside(grid, in_raster_crs, lonlat)
     parcels = _prepare_parcels(grid, in_raster_crs)
     acc = _run(grid, parcels, _file_reader(raster_path_1, band_1, raster_path_2, band_2), block_rows=block_rows,
                workers=workers, on_progress=on_progress, two_epochs=True)
