@@ -26,6 +26,16 @@ from geo.errors import (
     RasterError,
     RasterTooLargeError,
 )
+from ledger.errors import (
+    CheckpointNotFoundError,
+    EntryNotFoundError,
+    EntryPayloadError,
+    ImmutableEntryError,
+    InconsistentCheckpointError,
+    NoteError,
+    ProofError,
+    TreeSizeError,
+)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -65,6 +75,14 @@ PROBLEM_TYPES: dict[type[BaseException], ProblemType] = {
     ParcelError: ProblemType(422, "invalid-parcels", "Invalid parcels"),
     # accounting
     # ledger
+    EntryNotFoundError: ProblemType(404, "entry-not-found", "No such ledger entry"),
+    CheckpointNotFoundError: ProblemType(404, "checkpoint-not-found", "No such checkpoint"),
+    TreeSizeError: ProblemType(422, "invalid-tree-size", "Tree size out of range"),
+    ProofError: ProblemType(422, "invalid-proof", "Invalid Merkle proof"),
+    NoteError: ProblemType(422, "invalid-note", "Invalid signed note"),
+    EntryPayloadError: ProblemType(422, "invalid-entry", "Invalid ledger entry"),
+    ImmutableEntryError: ProblemType(409, "immutable-entry", "Ledger entries cannot change"),
+    InconsistentCheckpointError: ProblemType(409, "inconsistent-checkpoint", "Checkpoint would be inconsistent"),
 }
 
 _STATUS_TITLES = {
