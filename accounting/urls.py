@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from accounting.api import MethodVersionDetailView, MethodVersionListView, RunDetailView, RunListView, RunResultsView
+
+urlpatterns = [
+    path("methods/", MethodVersionListView.as_view(), name="method-list"),
+    path("methods/<int:method_id>/", MethodVersionDetailView.as_view(), name="method-detail"),
+    path("runs/", RunListView.as_view(), name="run-list"),
+    path("runs/<int:run_id>/", RunDetailView.as_view(), name="run-detail"),
+    path("runs/<int:run_id>/results/", RunResultsView.as_view(), name="run-results"),
+]

@@ -17,6 +17,9 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import set_rollback
 
+from accounting.methods.errors import MethodError, MethodParameterError
+from accounting.models import ImmutableError
+from accounting.services import RunInputError
 from geo.errors import (
     CountyScopeError,
     DuplicateParcelError,
@@ -74,6 +77,10 @@ PROBLEM_TYPES: dict[type[BaseException], ProblemType] = {
     DuplicateParcelError: ProblemType(409, "duplicate-parcel", "Duplicate parcel code"),
     ParcelError: ProblemType(422, "invalid-parcels", "Invalid parcels"),
     # accounting
+    MethodParameterError: ProblemType(422, "invalid-method-parameters", "Invalid method parameters"),
+    MethodError: ProblemType(422, "method-cannot-apply", "Method cannot be applied"),
+    RunInputError: ProblemType(422, "invalid-run", "Invalid accounting run"),
+    ImmutableError: ProblemType(409, "immutable", "Cannot change a published record"),
     # ledger
     EntryNotFoundError: ProblemType(404, "entry-not-found", "No such ledger entry"),
     CheckpointNotFoundError: ProblemType(404, "checkpoint-not-found", "No such checkpoint"),
@@ -150,8 +157,13 @@ def problem_exception_handler(exc, context):
     known = _lookup(exc)
     if known is not None:
         set_rollback()
+        extensions = dict(getattr(exc, "extensions", {}))
+        if isinstance(getattr(exc, "problems", None), dict):
+            # e.g. MethodParameterError: {parameter path: what is wrong}
+            extensions.setdefault("errors", [{"pointer": f"#/parameters/{path.replace('.', '/')}", "detail": why}
+                                             for path, why in sorted(exc.problems.items())])
         return problem_response(status=known.status, type_uri=known.uri, title=known.title, detail=str(exc),
-                                instance=instance, **getattr(exc, "extensions", {}))
+                                instance=instance, **extensions)
 
     if isinstance(exc, DjangoValidationError):
         exc = drf.ValidationError(as_serializer_error(exc))

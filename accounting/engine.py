@@ -1,0 +1,223 @@
+"""The run engine: zonal class areas per parcel, then a carbon method per parcel, then totals.
+
+Pure of Django: paths, geometries and plain values in, JSON-able figures out. The service (a Celery task) and
+the `carbon_stock` command call the same function, so an analyst's numbers and the registry's are one.
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import rasterio
+from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
+
+from accounting.methods.parcel import CarbonTotals, ParcelCarbon, carbon_method, parcel_carbon, parcels_total
+from accounting.methods.units import CO2_PER_C
+from accounting.methods.valuation import Money, ValuationTerms
+from geo.area import M2_PER_HA
+from geo.zonal import ClassAreas, zonal_class_areas, zonal_transitions
+
+ELLIPSOIDAL, GRID = "ellipsoidal", "grid"
+AREA_BASES = (ELLIPSOIDAL, GRID)
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything one accounting run reads. `geometries` are shapely geometries or GeoJSON dicts in
+    `geometries_crs`; None as the only geometry means the whole raster.
+
+    `area_basis`: "ellipsoidal" (default; hectares on the ellipsoid, DESIGN.md) or "grid" (hectares of the
+    projected grid, pixel area from the transform, as InVEST and exactextract count; for InVEST parity).
+    """
+
+    raster_path: Any
+    geometries: Sequence[BaseGeometry | Mapping | None]
+    method_kind: str
+    method_parameters: Mapping[str, Any]
+    geometries_crs: Any = "EPSG:4326"
+    labels: Sequence[Any] | None = None
+    attributes: Sequence[Mapping[str, Any]] | None = None
+    alt_raster_path: Any = None
+    ipcc_category_by_class: Mapping[int, str] | None = None
+    years: tuple[int, int] | None = None
+    valuation: ValuationTerms | None = None
+    uncertainty_approach: str = "approach1"
+    seed: int = 20260101
+    area_basis: str = ELLIPSOIDAL
+
+
+@dataclass(frozen=True)
+class ParcelOutcome:
+    label: Any
+    figures: dict
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    parcels: list[ParcelOutcome]
+    totals: dict
+    method_parameters_sha256: str
+    carbon: list[ParcelCarbon] = field(repr=False, default_factory=list)
+
+
+def whole_raster_geometry(raster_path) -> tuple[BaseGeometry, Any]:
+    """The raster's extent as a polygon in its own CRS: the default 'parcel' when none are given."""
+    with rasterio.open(raster_path) as dataset:
+        return box(*dataset.bounds), dataset.crs.to_wkt()
+
+
+def _grid_cell_ha(raster_path) -> float:
+    with rasterio.open(raster_path) as dataset:
+        if dataset.crs is None or dataset.crs.is_geographic:
+            raise ValueError("area basis 'grid' needs a projected raster; a degree is not a fixed area")
+        unit_m = dataset.crs.linear_units_factor[1]
+        t = dataset.transform
+        return abs(t.a * t.e) * unit_m * unit_m / M2_PER_HA
+
+
+def _money(value: Money | None) -> dict | None:
+    return None if value is None else {"amount": str(value.amount), "currency": value.currency}
+
+
+def _interval(interval) -> list[float] | None:
+    return None if interval is None else [interval.lower_t_c, interval.upper_t_c]
+
+
+def _codes(mapping: Mapping[int, float]) -> dict[str, float]:
+    return {str(code): value for code, value in sorted(mapping.items())}
+
+
+def _figures(zonal: ClassAreas, alt_zonal: ClassAreas | None, carbon: ParcelCarbon) -> dict:
+    base = carbon.baseline
+    figures = {
+        "area_ha": zonal.geodesic_area_ha,
+        "class_area_ha": _codes(base.area_ha_by_class),
+        "nodata_ha": zonal.nodata_ha,
+        "outside_ha": zonal.outside_ha,
+        "stock_tC": base.stock_t_c,
+        "stock_tCO2e": base.stock_t_c * CO2_PER_C,
+        "stock_ci95_tC": _interval(base.interval),
+        "stock_by_pool_tC": dict(base.stock_t_c_by_pool),
+        "uncertainty_approach": base.interval.approach,
+        "uses_unconfirmed_defaults": carbon.uses_unconfirmed_defaults,
+    }
+    if carbon.alternate is not None:
+        alt, change = carbon.alternate, carbon.change
+        figures.update({
+            "alt_class_area_ha": _codes(alt.area_ha_by_class),
+            "alt_nodata_ha": alt_zonal.nodata_ha if alt_zonal else None,
+            "alt_stock_tC": alt.stock_t_c,
+            "alt_stock_tCO2e": alt.stock_t_c * CO2_PER_C,
+            "alt_stock_ci95_tC": _interval(alt.interval),
+            "alt_stock_by_pool_tC": dict(alt.stock_t_c_by_pool),
+            "years": change.years,
+            "change_tC": change.change_t_c,
+            "change_tCO2e": change.change_co2e_t,
+            "change_ci95_tC": _interval(carbon.change_interval),
+            "annual_change_tC_per_yr": change.annual_change_t_c_per_yr,
+            "annual_change_tCO2e_per_yr": change.annual_change_co2e_t_per_yr,
+        })
+    if carbon.stock_value is not None:
+        figures["stock_value"] = _money(carbon.stock_value)
+    if carbon.alt_stock_value is not None:
+        figures["alt_stock_value"] = _money(carbon.alt_stock_value)
+    if carbon.npv_of_change is not None:
+        figures["npv"] = _money(carbon.npv_of_change)
+    return figures
+
+
+def _totals(totals: CarbonTotals, zonal: Sequence[ClassAreas]) -> dict:
+    out = {
+        "parcel_count": totals.parcel_count,
+        "area_ha": sum(z.geodesic_area_ha for z in zonal),
+        "valid_area_ha": totals.area_ha,
+        "class_area_ha": _codes(totals.area_ha_by_class),
+        "stock_tC": totals.stock_t_c,
+        "stock_tCO2e": totals.stock_co2e_t,
+        "stock_ci95_tC": _interval(totals.interval),
+        "stock_by_pool_tC": dict(totals.stock_t_c_by_pool),
+    }
+    if totals.alt_stock_t_c is not None:
+        out.update({
+            "alt_stock_tC": totals.alt_stock_t_c,
+            "alt_stock_tCO2e": totals.alt_stock_t_c * CO2_PER_C,
+            "alt_stock_ci95_tC": _interval(totals.alt_interval),
+            "alt_stock_by_pool_tC": dict(totals.alt_stock_t_c_by_pool),
+            "years": totals.years,
+            "change_tC": totals.change_t_c,
+            "change_tCO2e": totals.change_t_c * CO2_PER_C,
+            "change_ci95_tC": _interval(totals.change_interval),
+            "annual_change_tC_per_yr": totals.annual_change_t_c_per_yr,
+            "annual_change_tCO2e_per_yr": totals.annual_change_co2e_t_per_yr,
+        })
+    if totals.stock_value is not None:
+        out["stock_value"] = _money(totals.stock_value)
+    if totals.alt_stock_value is not None:
+        out["alt_stock_value"] = _money(totals.alt_stock_value)
+    if totals.npv_of_change is not None:
+        out["npv"] = _money(totals.npv_of_change)
+    return out
+
+
+def _as_geometry(item) -> BaseGeometry | None:
+    if item is None or isinstance(item, BaseGeometry):
+        return item
+    return shape(item)
+
+
+def _grid_areas(zonal: ClassAreas, cell_ha: float) -> dict[int, float]:
+    return {code: count * cell_ha for code, count in zonal.pixel_count_by_class.items()}
+
+
+def account_parcels(inputs: RunInputs, *, on_progress: Callable[[int, int], None] | None = None) -> RunOutcome:
+    """Run the method of `inputs` over every geometry; see RunInputs. Raises the methods' and zonal engine's
+    errors (all ValueError) for unusable inputs; nothing is written anywhere."""
+    if inputs.area_basis not in AREA_BASES:
+        raise ValueError(f"area_basis must be one of {AREA_BASES}, got {inputs.area_basis!r}")
+    if (inputs.alt_raster_path is None) != (inputs.years is None):
+        raise ValueError("an alternate raster and years go together: give both or neither")
+    method = carbon_method(inputs.method_kind, inputs.method_parameters)
+    geometries, crs = [_as_geometry(g) for g in inputs.geometries], inputs.geometries_crs
+    if len(geometries) == 1 and geometries[0] is None:
+        whole, crs = whole_raster_geometry(inputs.raster_path)
+        geometries = [whole]
+    labels = list(inputs.labels) if inputs.labels is not None else list(range(len(geometries)))
+    attributes = list(inputs.attributes) if inputs.attributes is not None else [{}] * len(geometries)
+
+    if inputs.alt_raster_path is None:
+        base_zonal = zonal_class_areas(inputs.raster_path, geometries, crs, on_progress=on_progress)
+        alt_zonal, transitions = [None] * len(geometries), [None] * len(geometries)
+    else:
+        pairs = zonal_transitions(inputs.raster_path, inputs.alt_raster_path, geometries, crs,
+                                  on_progress=on_progress)
+        base_zonal = [p.epoch_1 for p in pairs]
+        alt_zonal = [p.epoch_2 for p in pairs]
+        transitions = [p.transition_ha for p in pairs]
+
+    cell_ha = _grid_cell_ha(inputs.raster_path) if inputs.area_basis == GRID else None
+    results: list[ParcelOutcome] = []
+    carbon_results: list[ParcelCarbon] = []
+    for index, zonal in enumerate(base_zonal):
+        areas = zonal.area_ha_by_class if cell_ha is None else _grid_areas(zonal, cell_ha)
+        alt = alt_zonal[index]
+        alt_areas = None if alt is None else (alt.area_ha_by_class if cell_ha is None else _grid_areas(alt, cell_ha))
+        # Transitions only where both epochs have the same valid land, so rows and columns can balance;
+        # in grid hectares they are not kept (InVEST reports none).
+        keep_transitions = (transitions[index] is not None and cell_ha is None
+                            and abs(zonal.nodata_ha - alt.nodata_ha) <= 1e-9 * max(1.0, zonal.geodesic_area_ha))
+        carbon = parcel_carbon(
+            method, area_ha_by_class=areas, ipcc_category_by_class=inputs.ipcc_category_by_class,
+            attributes=attributes[index], alt_area_ha_by_class=alt_areas,
+            transition_ha=transitions[index] if keep_transitions else None,
+            years=inputs.years, valuation=inputs.valuation, uncertainty=inputs.uncertainty_approach,
+            seed=inputs.seed + index,
+        )
+        carbon_results.append(carbon)
+        figures = _figures(zonal, alt, carbon)
+        figures["area_basis"] = inputs.area_basis
+        results.append(ParcelOutcome(label=labels[index], figures=figures))
+    totals = _totals(parcels_total(carbon_results), base_zonal)
+    totals["area_basis"] = inputs.area_basis
+    return RunOutcome(parcels=results, totals=totals, method_parameters_sha256=method.parameters_hash,
+                      carbon=carbon_results)
