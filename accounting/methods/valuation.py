@@ -98,6 +98,8 @@ def discount_sum(years: int, discount_rate_pct, price_change_pct) -> Decimal:
 
 def valuation_constant_per_t_c(terms: ValuationTerms, years: int) -> Decimal:
     """currency per t C of change: V / n × Σ_{t<n} q^t (unrounded)."""
+    if years <= 0:
+        raise ValueError(f"years between epochs must be > 0, got {years}")
     with localcontext() as ctx:
         ctx.prec = 34
         return terms.price_per_t_c / years * discount_sum(years, terms.discount_rate_pct, terms.price_change_pct)
