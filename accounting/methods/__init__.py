@@ -66,6 +66,7 @@ from .spec import (
     validate_method_parameters,
 )
 from .stock_change import StockChange, check_transition_matrix, stock_difference, transition_change_t_c
+from .tables import default_tables_sha256
 from .terms import Factor, StockTerm, product_uncertainty_pct, sum_half_width, sum_uncertainty_pct
 from .uncertainty import Interval95, approach1_interval, combine_intervals, interval_from_samples, monte_carlo_totals
 from .units import CO2_PER_C, POOLS
@@ -108,6 +109,7 @@ __all__ = [
     "carbon_method",
     "check_transition_matrix",
     "combine_intervals",
+    "default_tables_sha256",
     "discount_sum",
     "interval_from_samples",
     "ipcc_tier1_terms",

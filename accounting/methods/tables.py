@@ -10,6 +10,7 @@ Each look-up returns a `TableValue` that carries the value's source and its `unc
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -47,6 +48,16 @@ def load_table(name: str) -> dict[str, Any]:
     """The parsed JSON of one shipped table (see TABLE_FILES)."""
     with open(DATA_DIR / TABLE_FILES[name], encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def default_tables_sha256() -> str:
+    """sha256 over the shipped table files (name and bytes, in name order). The method-parameter hash does not
+    cover defaults read from these files, so a run records this beside the code version."""
+    digest = hashlib.sha256()
+    for name in sorted(TABLE_FILES.values()):
+        data = (DATA_DIR / name).read_bytes()
+        digest.update(name.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+    return digest.hexdigest()
 
 
 def _origin(source: dict[str, Any]) -> str:

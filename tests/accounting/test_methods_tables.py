@@ -1,8 +1,10 @@
 """The shipped default tables: every value carries its source and an unconfirmed flag (STYLE.md point 3)."""
 
+import hashlib
+
 import pytest
 
-from accounting.methods.tables import TABLE_FILES, load_table
+from accounting.methods.tables import DATA_DIR, TABLE_FILES, default_tables_sha256, load_table
 
 SOURCE_KEYS = {"publication", "edition", "volume", "chapter", "table", "page"}
 
@@ -43,3 +45,12 @@ def test_memory_values_are_flagged_unconfirmed():
 def test_subtropical_mountain_root_to_shoot_is_na_in_the_data():
     rows = [r for r in load_table("root_to_shoot")["rows"] if r["ecological_zone"] == "subtropical_mountain_systems"]
     assert rows == [{"ecological_zone": "subtropical_mountain_systems", "forest_type": None, "bands": []}]
+
+
+def test_default_tables_hash_covers_every_file():
+    digest = hashlib.sha256()
+    for name in sorted(TABLE_FILES.values()):
+        data = (DATA_DIR / name).read_bytes()
+        digest.update(name.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+    assert default_tables_sha256() == digest.hexdigest()
+    assert len(TABLE_FILES) == len(list(DATA_DIR.glob("*.json")))
