@@ -57,6 +57,8 @@ class AccountingRun(models.Model):
     # Reproducibility: what this run read, and which code computed it.
     input_raster_sha256 = models.JSONField(default=list)
     method_sha256 = models.CharField(max_length=64)
+    # The shipped IPCC default tables a method may read are not in its parameters: hash them too.
+    default_tables_sha256 = models.CharField(max_length=64, blank=True)
     code_version = models.CharField(max_length=80, blank=True)
     parcels_total = models.PositiveIntegerField(default=0)
     parcels_done = models.PositiveIntegerField(default=0)

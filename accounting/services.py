@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounting.engine import RunInputs, account_parcels
+from accounting.methods import default_tables_sha256
 from accounting.methods.errors import MethodError
 from accounting.methods.spec import method_parameters_hash, validate_method_parameters
 from accounting.methods.valuation import ValuationTerms
@@ -109,8 +110,8 @@ def accounting_run_execute(*, run_id: int) -> AccountingRun:
         if run.status in (AccountingRun.SUCCEEDED, AccountingRun.FAILED):
             return run
         run.status, run.started_at, run.parcels_done = AccountingRun.RUNNING, timezone.now(), 0
-        run.code_version = code_version()
-        run.save(update_fields=["status", "started_at", "parcels_done", "code_version"])
+        run.code_version, run.default_tables_sha256 = code_version(), default_tables_sha256()
+        run.save(update_fields=["status", "started_at", "parcels_done", "code_version", "default_tables_sha256"])
 
     last_report = [0.0]
 

@@ -177,7 +177,8 @@ def problem_exception_handler(exc, context):
     set_rollback()
     if isinstance(exc, drf.ValidationError):
         errors = field_errors(exc.detail)
-        detail = "; ".join(f"{e['pointer'].removeprefix('#/') or 'request'}: {e['detail']}" for e in errors)
+        detail = "; ".join(e["detail"] if e["pointer"] == "#" else f"{e['pointer'].removeprefix('#/')}: {e['detail']}"
+                           for e in errors)
         response = problem_response(status=exc.status_code, detail=detail or "invalid request",
                                     title="Invalid request", instance=instance, errors=errors)
     else:
