@@ -18,9 +18,10 @@ How a pixel's area counts (hectares on the ellipsoid, never in degrees)
     row's two parallels times its longitude width / 360 (`geographic_cell_area_ha`).
     Projected raster CRS: the grid cell area from the transform (in the CRS's linear unit, converted to metres)
     divided by the projection's areal scale factor (PROJ's ``proj_factors``), evaluated on grid lines every
-    64 pixels and interpolated bilinearly to each pixel centre. A UTM grid near its zone edge overstates true
-    area by up to ~0.2 %, a Gauss-Krüger 6-degree zone likewise; dividing by the local scale puts every pixel on
-    the ellipsoid, and because the correction is a fixed weight per pixel it keeps tiling exact.
+    64 pixels and interpolated bilinearly to the centre of each 8 x 8 pixel block. A UTM grid near its zone
+    edge overstates true area by up to ~0.2 %, a Gauss-Krüger 6-degree zone likewise; dividing by the local
+    scale puts every pixel on the ellipsoid, and because the correction is a fixed weight per pixel it keeps
+    tiling exact.
 
 Geometries are reprojected (vertex by vertex, edges stay straight in the raster CRS) to the raster's CRS; the
 raster is never resampled, except the second epoch of a transition job, which is brought onto the first raster's
@@ -30,9 +31,10 @@ grid by nearest neighbour (categorical values must not be blended).
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
@@ -56,8 +58,13 @@ __all__ = [
     "zonal_transitions",
 ]
 
-# Projected CRS: the areal scale factor is evaluated on grid lines every AREA_BLOCK pixels, then interpolated.
+# Projected CRS: the areal scale factor is evaluated on grid lines every AREA_BLOCK pixels, interpolated
+# bilinearly to the centre of each CELL_BLOCK x CELL_BLOCK block and held constant within it.
 AREA_BLOCK = 64
+CELL_BLOCK = 8
+# Jobs whose parcel windows cover more pixels than this run in worker processes (numpy's bincount and the many
+# small array operations per parcel hold the GIL, so threads barely overlap); smaller jobs run in one.
+PROCESS_JOB_CELLS = 20_000_000
 # A class whose coverage-weighted pixel count is below this is float noise from exterior cells (about 1e-16 per
 # cell), not land: it is dropped. 1e-6 of a 10 m pixel is 1e-4 m².
 NOISE_PIXELS = 1e-6
@@ -174,11 +181,11 @@ def _projected_node_cell_area_ha(transform: Affine, node_rows: np.ndarray, node_
     return (grid_cell_m2 / areal_scale / M2_PER_HA).reshape(len(node_rows), len(node_cols))
 
 
-def _interpolation(positions: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-    """For pixel centres start+0.5 .. stop-0.5: the node interval index k and the fraction t along it."""
-    centre = np.arange(start, stop) + 0.5
-    k = np.minimum((centre // AREA_BLOCK).astype(np.int64), len(positions) - 2)
-    t = (centre - positions[k]) / (positions[k + 1] - positions[k])
+def _interpolation(positions: np.ndarray, centres: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """For pixel positions `centres` (clipped to [0, size]): the node interval index k and the fraction t in it."""
+    centres = np.minimum(centres, size)
+    k = np.minimum((centres // AREA_BLOCK).astype(np.int64), len(positions) - 2)
+    t = (centres - positions[k]) / (positions[k + 1] - positions[k])
     return k, t
 
 
@@ -187,9 +194,10 @@ class _Grid:
     """A raster's grid and the ellipsoidal area of its cells.
 
     Geographic: ``row_cell_ha`` (height,) holds each row's exact cell area. Projected: ``node_cell_ha`` holds
-    the cell area at grid lines every AREA_BLOCK pixels, interpolated bilinearly to each pixel centre (the
-    areal scale is smooth: for a Lambert conic 30 m grid the error is ~1e-8, where a constant per block would
-    be ~1e-4).
+    the cell area at grid lines every AREA_BLOCK pixels, interpolated bilinearly to the centre of each 8 x 8
+    pixel block. The areal scale is smooth: on the NRCan 30 m Lambert conic grid a pixel's area is then within
+    ~1e-5 of its own point value (a constant per 64-pixel block would be ~1e-4 off), and parcel totals within
+    ~1e-7.
     """
 
     transform: Affine
@@ -223,14 +231,17 @@ class _Grid:
         """Cell areas in ha for rows [row0, row1) x cols [col0, col1), broadcastable to (rows, cols)."""
         if self.row_cell_ha is not None:
             return self.row_cell_ha[row0:row1, None]
-        k, t = _interpolation(self.node_rows, row0, row1)
-        kc, tc = _interpolation(self.node_cols, col0, col1)
-        first = kc[0]
-        nodes = self.node_cell_ha[:, first:kc[-1] + 2]
-        along_rows = nodes[k] * (1.0 - t)[:, None] + nodes[k + 1] * t[:, None]  # (rows, node columns)
-        slope = np.diff(along_rows, axis=1)
-        kc = kc - first
-        return along_rows[:, kc] + slope[:, kc] * tc
+        # Bilinear in the nodes at the centre of each CELL_BLOCK x CELL_BLOCK block, constant within it: a
+        # function of the pixel alone (so tiling stays exact), about 3x cheaper than interpolating every pixel.
+        b0, b1 = row0 // CELL_BLOCK, (row1 - 1) // CELL_BLOCK + 1
+        c0, c1 = col0 // CELL_BLOCK, (col1 - 1) // CELL_BLOCK + 1
+        k, t = _interpolation(self.node_rows, (np.arange(b0, b1) + 0.5) * CELL_BLOCK, self.height)
+        kc, tc = _interpolation(self.node_cols, (np.arange(c0, c1) + 0.5) * CELL_BLOCK, self.width)
+        nodes = self.node_cell_ha
+        along_rows = nodes[k] * (1.0 - t)[:, None] + nodes[k + 1] * t[:, None]
+        blocks = along_rows[:, kc] * (1.0 - tc) + along_rows[:, kc + 1] * tc
+        blocks = np.repeat(blocks, CELL_BLOCK, axis=1)[:, col0 - c0 * CELL_BLOCK:col1 - c0 * CELL_BLOCK]
+        return np.repeat(blocks, CELL_BLOCK, axis=0)[row0 - b0 * CELL_BLOCK:row1 - b0 * CELL_BLOCK]
 
 
 def _as_crs(crs) -> CRS:
@@ -511,7 +522,24 @@ def _process_strip(grid, parcels, strip_row0, strip_row1, read, two_epochs):
     return out
 
 
-def _run(grid, parcels, read_factory, *, block_rows, workers, on_progress, two_epochs):
+def _strip_task(grid, parcels, strip_row0, strip_row1, source, two_epochs):
+    with source.open() as read:
+        return _process_strip(grid, parcels, strip_row0, strip_row1, read, two_epochs)
+
+
+def _executor(workers: int, job_cells: int, source):
+    """A process pool for large file jobs, else None (run in this thread)."""
+    if workers <= 1 or job_cells < PROCESS_JOB_CELLS or not isinstance(source, _FileSource):
+        return None
+    try:
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
+                                              else "spawn")
+        return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    except (OSError, ValueError, AssertionError):  # e.g. a daemonic worker may not start children
+        return None
+
+
+def _run(grid, parcels, source, *, block_rows, workers, on_progress, two_epochs):
     """Accumulators per parcel index, reading each strip of the raster once."""
     workers = max(1, workers or os.cpu_count() or 1)
     live = [p for p in parcels if p is not None]
@@ -527,18 +555,16 @@ def _run(grid, parcels, read_factory, *, block_rows, workers, on_progress, two_e
             by_strip.setdefault(s, []).append(parcel)
     strips = sorted(by_strip)
     total = len(strips)
-
-    def task(s):
-        with read_factory() as read:
-            return _process_strip(grid, by_strip[s], s * strip, min(grid.height, (s + 1) * strip), read, two_epochs)
-
+    job_cells = sum((p.row1 - p.row0) * (p.col1 - p.col0) for p in live)
+    arguments = [(grid, by_strip[s], s * strip, min(grid.height, (s + 1) * strip), source, two_epochs)
+                 for s in strips]
     if on_progress:
         on_progress(0, total)
-    results: Iterator = map(task, strips) if workers == 1 or total == 1 else None
-    with ExitStack() as stack:
-        if results is None:
-            pool = stack.enter_context(ThreadPoolExecutor(max_workers=min(workers, total)))
-            results = pool.map(task, strips)
+    pool = _executor(min(workers, total), job_cells, source)
+    with pool or ExitStack():
+        # Results are merged in strip order whatever finishes first, so the sums are the same on every run.
+        results = (pool.map(_strip_task, *zip(*arguments, strict=True)) if pool
+                   else (_strip_task(*a) for a in arguments))
         for done, strip_result in enumerate(results, start=1):
             for index, keys, hectares, pixels in strip_result:
                 accumulators[index].add(keys, hectares, pixels)
@@ -644,12 +670,15 @@ def _areas_outside(grid: _Grid, geometries_raster: np.ndarray, lonlat: np.ndarra
 # Array-level API
 
 
-def _array_reader(*arrays):
-    @contextmanager
-    def factory():
-        yield lambda r0, r1, c0, c1: [a[r0:r1, c0:c1] for a in arrays]
+class _ArraySource:
+    """Class arrays already in memory (the array-level API)."""
 
-    return factory
+    def __init__(self, *arrays):
+        self.arrays = arrays
+
+    @contextmanager
+    def open(self):
+        yield lambda r0, r1, c0, c1: [a[r0:r1, c0:c1] for a in self.arrays]
 
 
 def class_areas(classes: np.ndarray, transform: Affine, crs, parcel: BaseGeometry, *, nodata) -> ClassAreas:
@@ -671,7 +700,7 @@ def class_areas(classes: np.ndarray, transform: Affine, crs, parcel: BaseGeometr
     geometries = _check_geometries([parcel])
     geodesic, outside = _areas_outside(grid, geometries, _reproject(geometries, grid.crs, WGS84_LONLAT))
     parcels = _prepare_parcels(grid, geometries)
-    acc = _run(grid, parcels, _array_reader(classes), block_rows=classes.shape[0], workers=1, on_progress=None,
+    acc = _run(grid, parcels, _ArraySource(classes), block_rows=classes.shape[0], workers=1, on_progress=None,
                two_epochs=False)
     return _class_areas(acc.get(0), nodata, geodesic[0], outside[0])
 
@@ -692,7 +721,7 @@ def class_transitions(classes_1: np.ndarray, classes_2: np.ndarray, transform: A
     geometries = _check_geometries([parcel])
     geodesic, outside = _areas_outside(grid, geometries, _reproject(geometries, grid.crs, WGS84_LONLAT))
     parcels = _prepare_parcels(grid, geometries)
-    acc = _run(grid, parcels, _array_reader(classes_1, classes_2), block_rows=classes_1.shape[0], workers=1,
+    acc = _run(grid, parcels, _ArraySource(classes_1, classes_2), block_rows=classes_1.shape[0], workers=1,
                on_progress=None, two_epochs=True)
     return _transitions(acc.get(0), nodata_1, nodata_2, geodesic[0], outside[0])
 
@@ -726,19 +755,24 @@ def _open_grid(path, band: int):
     return grid, block_rows, nodata
 
 
-def _file_reader(path_1, band_1, path_2=None, band_2=None, grid: _Grid | None = None):
-    import rasterio
-    from rasterio.enums import Resampling
-    from rasterio.vrt import WarpedVRT
-    from rasterio.windows import Window
+class _FileSource:
+    """Raster files read by windows; picklable, so that worker processes open their own handles."""
+
+    def __init__(self, path_1, band_1: int, path_2=None, band_2: int | None = None):
+        self.path_1, self.band_1, self.path_2, self.band_2 = path_1, band_1, path_2, band_2
 
     @contextmanager
-    def factory():
+    def open(self):
+        import rasterio
+        from rasterio.enums import Resampling
+        from rasterio.vrt import WarpedVRT
+        from rasterio.windows import Window
+
         with ExitStack() as stack:
-            first = stack.enter_context(rasterio.open(path_1))
+            first = stack.enter_context(rasterio.open(self.path_1))
             second = None
-            if path_2 is not None:
-                source = stack.enter_context(rasterio.open(path_2))
+            if self.path_2 is not None:
+                source = stack.enter_context(rasterio.open(self.path_2))
                 same_grid = (source.crs == first.crs and source.transform == first.transform
                              and source.shape == first.shape)
                 if same_grid:
@@ -747,18 +781,16 @@ def _file_reader(path_1, band_1, path_2=None, band_2=None, grid: _Grid | None = 
                     # Categorical values: nearest neighbour onto the first raster's grid, read by windows.
                     second = stack.enter_context(WarpedVRT(
                         source, crs=first.crs, transform=first.transform, width=first.width, height=first.height,
-                        resampling=Resampling.nearest, nodata=source.nodatavals[band_2 - 1]))
+                        resampling=Resampling.nearest, nodata=source.nodatavals[self.band_2 - 1]))
 
             def read(r0, r1, c0, c1):
                 window = Window(c0, r0, c1 - c0, r1 - r0)
-                arrays = [first.read(band_1, window=window)]
+                arrays = [first.read(self.band_1, window=window)]
                 if second is not None:
-                    arrays.append(second.read(band_2, window=window))
+                    arrays.append(second.read(self.band_2, window=window))
                 return arrays
 
             yield read
-
-    return factory
 
 
 def zonal_class_areas(raster_path, geometries: Sequence[BaseGeometry], geometries_crs, *, band: int = 1,
@@ -773,9 +805,11 @@ def zonal_class_areas(raster_path, geometries: Sequence[BaseGeometry], geometrie
     not resampled.
 
     Every pixel counts by the fraction of its area inside the geometry; areas are ellipsoidal hectares. The
-    raster is read once, in strips of whole blocks (memory does not grow with raster size), by ``workers``
-    threads (default: every core). ``on_progress(done, total)`` is called from the calling thread with the
-    number of strips done and the total. Raises `ZonalError` for unusable input.
+    raster is read once, in strips of whole blocks (memory does not grow with raster size). A large job
+    (parcel windows over 20 million pixels) runs its strips in ``workers`` processes (default: every core;
+    1 keeps everything in the calling thread); results do not depend on the number of workers.
+    ``on_progress(done, total)`` is called from the calling thread with the number of strips done and the
+    total. Raises `ZonalError` for unusable input.
     """
     grid, block_rows, nodata = _open_grid(raster_path, band)
     geometries = _check_geometries(geometries)
@@ -783,7 +817,7 @@ def zonal_class_areas(raster_path, geometries: Sequence[BaseGeometry], geometrie
     lonlat = _reproject(geometries, _as_crs(geometries_crs), WGS84_LONLAT)
     geodesic, outside = _areas_outside(grid, in_raster_crs, lonlat)
     parcels = _prepare_parcels(grid, in_raster_crs)
-    acc = _run(grid, parcels, _file_reader(raster_path, band), block_rows=block_rows, workers=workers,
+    acc = _run(grid, parcels, _FileSource(raster_path, band), block_rows=block_rows, workers=workers,
                on_progress=on_progress, two_epochs=False)
     return [_class_areas(acc.get(i), nodata, geodesic[i], outside[i]) for i in range(len(geometries))]
 
@@ -806,6 +840,6 @@ def zonal_transitions(raster_path_1, raster_path_2, geometries: Sequence[BaseGeo
     lonlat = _reproject(geometries, _as_crs(geometries_crs), WGS84_LONLAT)
     geodesic, outside = _areas_outside(grid, in_raster_crs, lonlat)
     parcels = _prepare_parcels(grid, in_raster_crs)
-    acc = _run(grid, parcels, _file_reader(raster_path_1, band_1, raster_path_2, band_2), block_rows=block_rows,
+    acc = _run(grid, parcels, _FileSource(raster_path_1, band_1, raster_path_2, band_2), block_rows=block_rows,
                workers=workers, on_progress=on_progress, two_epochs=True)
     return [_transitions(acc.get(i), nodata_1, nodata_2, geodesic[i], outside[i]) for i in range(len(geometries))]

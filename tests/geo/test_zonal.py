@@ -256,8 +256,9 @@ def test_parcels_tiling_a_region_add_up_to_the_region():
     assert sum(p.nodata_ha for p in pieces) == pytest.approx(whole.nodata_ha, rel=1e-12)
 
 
-def test_file_api_threads_and_progress(tmp_path):
-    """Several strips, two threads: the same numbers as one thread and as the array function; progress ends at total."""
+def test_file_api_worker_processes_and_progress(tmp_path, monkeypatch):
+    """Several strips in two worker processes: the same numbers as in one thread and as the array function."""
+    monkeypatch.setattr("geo.zonal.PROCESS_JOB_CELLS", 0)  # this small job would otherwise run in-process
     rng = np.random.default_rng(9)
     classes = rng.integers(1, 4, (700, 500), dtype=np.uint8)
     path = write_tif(tmp_path / "lc.tif", classes, GRID_10M, "EPSG:32650", nodata=3, blocksize=64)
