@@ -39,6 +39,19 @@ from ledger.errors import (
     ProofError,
     TreeSizeError,
 )
+from ledger.registry_errors import (
+    AssetNotFoundError,
+    AssetPledgedError,
+    AssetStateError,
+    IdempotencyKeyReusedError,
+    ParcelOverlapError,
+    PledgeLimitError,
+    RegistryForbiddenError,
+    RegistryInputError,
+    USCCError,
+    ValuationError,
+    WebhookURLError,
+)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -90,6 +103,18 @@ PROBLEM_TYPES: dict[type[BaseException], ProblemType] = {
     EntryPayloadError: ProblemType(422, "invalid-entry", "Invalid ledger entry"),
     ImmutableEntryError: ProblemType(409, "immutable-entry", "Ledger entries cannot change"),
     InconsistentCheckpointError: ProblemType(409, "inconsistent-checkpoint", "Checkpoint would be inconsistent"),
+    # registry
+    USCCError: ProblemType(422, "invalid-uscc", "Invalid unified social credit code"),
+    RegistryInputError: ProblemType(422, "invalid-registry-request", "Invalid registry request"),
+    ValuationError: ProblemType(422, "cannot-value-asset", "Cannot value the asset"),
+    IdempotencyKeyReusedError: ProblemType(422, "idempotency-key-reused", "Idempotency key used for another request"),
+    WebhookURLError: ProblemType(422, "webhook-url-refused", "Webhook URL refused"),
+    RegistryForbiddenError: ProblemType(403, "registry-forbidden", "Not yours to change"),
+    AssetNotFoundError: ProblemType(404, "not-found", "Not found"),
+    ParcelOverlapError: ProblemType(409, "parcel-overlaps-asset", "Parcel overlaps a registered asset"),
+    AssetPledgedError: ProblemType(409, "asset-pledged", "Asset is pledged"),
+    AssetStateError: ProblemType(409, "asset-state", "Asset cannot do this in its state"),
+    PledgeLimitError: ProblemType(409, "pledge-limit-exceeded", "Loan-to-value limit exceeded"),
 }
 
 _STATUS_TITLES = {

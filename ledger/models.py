@@ -155,3 +155,6 @@ class VerifierKey(models.Model):
 
     def __str__(self):
         return self.vkey
+
+
+from ledger.registry_models import *  # noqa: E402, F403  (the rights registry's tables)

@@ -11,3 +11,23 @@ urlpatterns = [
     path("ledger/entries/<int:seq>/proof/", api.EntryProofView.as_view(), name="ledger-entry-proof"),
     path("ledger/consistency/", api.ConsistencyProofView.as_view(), name="ledger-consistency"),
 ]
+
+# The rights registry (ledger.registry_api).
+from ledger import registry_api  # noqa: E402
+
+urlpatterns += [
+    path("parties/", registry_api.PartyListView.as_view(), name="party-list"),
+    path("parties/<int:party_id>/", registry_api.PartyDetailView.as_view(), name="party-detail"),
+    path("assets/", registry_api.AssetListView.as_view(), name="asset-list"),
+    path("assets/<str:code>/", registry_api.AssetDetailView.as_view(), name="asset-detail"),
+    path("assets/<str:code>/confirm/", registry_api.AssetConfirmView.as_view(), name="asset-confirm"),
+    path("assets/<str:code>/valuations/", registry_api.AssetValuationView.as_view(), name="asset-valuations"),
+    path("assets/<str:code>/pledges/", registry_api.AssetPledgeView.as_view(), name="asset-pledges"),
+    path("assets/<str:code>/transfers/", registry_api.AssetTransferView.as_view(), name="asset-transfers"),
+    path("assets/<str:code>/retire/", registry_api.AssetRetireView.as_view(), name="asset-retire"),
+    path("pledges/<int:pledge_id>/release/", registry_api.PledgeReleaseView.as_view(), name="pledge-release"),
+    path("pledges/<int:pledge_id>/enforce/", registry_api.PledgeEnforceView.as_view(), name="pledge-enforce"),
+    path("webhooks/", registry_api.WebhookListView.as_view(), name="webhook-list"),
+    path("webhooks/<int:subscription_id>/deliveries/", registry_api.WebhookDeliveryListView.as_view(),
+         name="webhook-deliveries"),
+]

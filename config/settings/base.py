@@ -151,3 +151,14 @@ LOGGING = {
 if not DEBUG and env_bool("SECURE_COOKIES", False):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# Rights registry (ledger.registry): pledges may sum to at most this percent of the valuation's money value at its
+# lower 95% bound; parcels may overlap registered assets by at most this many geodesic hectares; webhooks go only
+# to loopback addresses or these host names, retried with exponential backoff (base × 2**(attempt − 1) seconds).
+PLEDGE_LTV_LIMIT_PCT = env_str("PLEDGE_LTV_LIMIT_PCT", "50")
+ASSET_OVERLAP_TOLERANCE_HA = float(env_str("ASSET_OVERLAP_TOLERANCE_HA", "0.01"))
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", [])
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_RETRY_BASE_S = env_int("WEBHOOK_RETRY_BASE_S", 10)
+WEBHOOK_RETRY_MAX_S = env_int("WEBHOOK_RETRY_MAX_S", 3600)
+WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10)

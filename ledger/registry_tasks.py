@@ -1,0 +1,15 @@
+"""Celery doorway to webhook delivery: one attempt per run, retried with exponential backoff."""
+
+from celery import shared_task
+
+from ledger.registry import WEBHOOK_DELIVER_TASK, webhook_deliver
+
+
+@shared_task(bind=True, name=WEBHOOK_DELIVER_TASK, max_retries=None)
+def webhook_deliver_task(self, delivery_id: int) -> str:
+    """Attempt delivery `delivery_id`; on failure schedule the next attempt (webhook_retry_delay_s). Returns the
+    delivery's status after this attempt."""
+    delivery, retry_in_s = webhook_deliver(delivery_id=delivery_id)
+    if retry_in_s is not None:
+        raise self.retry(countdown=retry_in_s)
+    return delivery.status
