@@ -168,7 +168,7 @@ def asset_overlaps(*, parcel: Parcel, tolerance_ha: float) -> list[dict]:
             continue
         overlap_ha = geodesic_area_ha(common)
         if overlap_ha > tolerance_ha:
-            found.append({"asset_code": asset.code, "overlap_ha": round(overlap_ha, 4)})
+            found.append({"asset_code": asset.code, "overlap_ha": round(overlap_ha, 6)})
     return found
 
 
@@ -238,7 +238,7 @@ def asset_confirm(*, asset: Asset, county_code: str | None) -> Asset:
         asset = _asset_locked(asset)
         if asset.status != Asset.REGISTERED:
             raise AssetStateError(f"asset {asset.code} is {asset.status}; only a registered asset can be confirmed",
-                                  asset_code=asset.code, status=asset.status)
+                                  asset_code=asset.code, asset_status=asset.status)
         asset.status, asset.confirmed_at = Asset.CONFIRMED, timezone.now()
         asset.save(update_fields=["status", "confirmed_at"])
         _append("asset.confirm", {"asset": asset.code})
@@ -286,7 +286,7 @@ def asset_value(*, asset: Asset, run: AccountingRun, county_code: str | None, pr
         asset = _asset_locked(asset)
         if asset.status != Asset.CONFIRMED:
             raise AssetStateError(f"asset {asset.code} is {asset.status}; only a confirmed asset can be valued",
-                                  asset_code=asset.code, status=asset.status)
+                                  asset_code=asset.code, asset_status=asset.status)
         valuation = Valuation.objects.create(
             asset=asset, run=run, parcel_result=result, method_sha256=run.method_sha256,
             input_raster_sha256=list(run.input_raster_sha256), code_version=run.code_version,
@@ -327,7 +327,7 @@ def pledge_create(*, asset: Asset, pledgee: Party, amount: Decimal, currency: st
         asset = _asset_locked(asset)
         if asset.status != Asset.CONFIRMED:
             raise AssetStateError(f"asset {asset.code} is {asset.status}; only a confirmed asset can be pledged",
-                                  asset_code=asset.code, status=asset.status)
+                                  asset_code=asset.code, asset_status=asset.status)
         valuation = asset.valuation
         if valuation is None:
             raise AssetStateError(f"asset {asset.code} has no valuation; value it before pledging",
@@ -364,7 +364,7 @@ def _pledge_locked_for(pledge: Pledge, party: Party, doing: str) -> tuple[Pledge
     pledge = Pledge.objects.select_for_update().get(pk=pledge.pk)
     if pledge.status != Pledge.ACTIVE:
         raise AssetStateError(f"pledge {pledge.id} is {pledge.status}; only an active pledge can be {doing}d",
-                              pledge_id=pledge.id, status=pledge.status)
+                              pledge_id=pledge.id, pledge_status=pledge.status)
     return pledge, asset
 
 
@@ -401,7 +401,7 @@ def _asset_free_locked(asset: Asset, doing: str) -> Asset:
     asset = _asset_locked(asset)
     if asset.status != Asset.CONFIRMED:
         raise AssetStateError(f"asset {asset.code} is {asset.status}; only a confirmed asset can be {doing}",
-                              asset_code=asset.code, status=asset.status)
+                              asset_code=asset.code, asset_status=asset.status)
     pledge = _active_pledge_of(asset)
     if pledge is not None:
         raise AssetPledgedError(f"asset {asset.code} cannot be {doing} while pledge {pledge.id} is active "
