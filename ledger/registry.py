@@ -339,7 +339,7 @@ def pledge_create(*, asset: Asset, pledgee: Party, amount: Decimal, currency: st
         limit = replay.pledge_limit(value_ci95_low=low, ltv_limits_pct=[p.ltv_limit_pct for p in active] + [ltv])
         active_total = sum((p.amount for p in active), Decimal(0))
         if active_total + Decimal(amount_text) > limit:
-            limit_text = _decimal_text(limit, MONEY_QUANTUM)
+            limit_text = format(limit.normalize(), "f")  # exact: rounding could hide the excess
             raise PledgeLimitError(
                 f"pledging {amount_text} {currency} on asset {asset.code} would bring active pledges to "
                 f"{active_total + Decimal(amount_text)} {currency}, above the limit {limit_text} {currency} "
