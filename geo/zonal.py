@@ -227,12 +227,14 @@ class _Grid:
         node_ha = _projected_node_cell_area_ha(transform, node_rows, node_cols, crs)
         return cls(transform, crs, height, width, node_rows=node_rows, node_cols=node_cols, node_cell_ha=node_ha)
 
-    def cell_ha(self, row0: int, row1: int, col0: int, col1: int) -> np.ndarray:
-        """Cell areas in ha for rows [row0, row1) x cols [col0, col1), broadcastable to (rows, cols)."""
+    def groups(self, row0: int, row1: int, col0: int, col1: int):
+        """Cells of equal area in rows [row0, row1) x cols [col0, col1): (group row of each row (rows,), group
+        column of each column (cols,), hectares of one cell in each group (group rows, group columns))."""
         if self.row_cell_ha is not None:
-            return self.row_cell_ha[row0:row1, None]
+            return (np.arange(row1 - row0), np.zeros(col1 - col0, dtype=np.int64),
+                    self.row_cell_ha[row0:row1, None])
         # Bilinear in the nodes at the centre of each CELL_BLOCK x CELL_BLOCK block, constant within it: a
-        # function of the pixel alone (so tiling stays exact), about 3x cheaper than interpolating every pixel.
+        # function of the pixel alone, so tiling stays exact.
         b0, b1 = row0 // CELL_BLOCK, (row1 - 1) // CELL_BLOCK + 1
         c0, c1 = col0 // CELL_BLOCK, (col1 - 1) // CELL_BLOCK + 1
         k, t = _interpolation(self.node_rows, (np.arange(b0, b1) + 0.5) * CELL_BLOCK, self.height)
@@ -240,8 +242,14 @@ class _Grid:
         nodes = self.node_cell_ha
         along_rows = nodes[k] * (1.0 - t)[:, None] + nodes[k + 1] * t[:, None]
         blocks = along_rows[:, kc] * (1.0 - tc) + along_rows[:, kc + 1] * tc
-        blocks = np.repeat(blocks, CELL_BLOCK, axis=1)[:, col0 - c0 * CELL_BLOCK:col1 - c0 * CELL_BLOCK]
-        return np.repeat(blocks, CELL_BLOCK, axis=0)[row0 - b0 * CELL_BLOCK:row1 - b0 * CELL_BLOCK]
+        return np.arange(row0, row1) // CELL_BLOCK - b0, np.arange(col0, col1) // CELL_BLOCK - c0, blocks
+
+    def cell_ha(self, row0: int, row1: int, col0: int, col1: int) -> np.ndarray:
+        """Cell areas in ha for rows [row0, row1) x cols [col0, col1), broadcastable to (rows, cols)."""
+        group_row, group_col, group_ha = self.groups(row0, row1, col0, col1)
+        if self.row_cell_ha is not None:
+            return group_ha
+        return group_ha[group_row[:, None], group_col[None, :]]
 
 
 def _as_crs(crs) -> CRS:
@@ -391,22 +399,30 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.reshape(-1), labels.astype(np.int64)
 
 
-def _histogram(cover: np.ndarray, cell_ha: np.ndarray, values: np.ndarray):
-    """(labels, ha, pixels) of one chunk; ``values`` (rows, cols) integer, ``cover`` float64 of the same shape.
-
-    ``cell_ha`` is (rows, 1) for a geographic grid (one area per row) or (rows, cols) for a projected one.
-    """
+def _histogram(cover: np.ndarray, groups, values: np.ndarray):
+    """(labels, ha, pixels) of one chunk; ``values`` (rows, cols) integer, ``cover`` float64 of the same shape,
+    ``groups`` as `_Grid.groups` gives them for the chunk."""
     codes, labels = _codes(values)
-    n = len(labels)
     rows, cols = cover.shape
-    if cell_ha.shape[1] == 1 and n == 256 and cols >= 1024:
-        # One area per row: histogram each row (index row * 256 + code) with the coverage as weight, then
-        # weight the rows by their area. One pass over the pixels instead of three.
-        index = np.add(codes.reshape(rows, cols), (np.arange(rows, dtype=np.intp) * n)[:, None], dtype=np.intp)
-        by_row = np.bincount(index.reshape(-1), weights=cover.reshape(-1), minlength=rows * n).reshape(rows, n)
-        pixels = by_row.sum(axis=0)
-        hectares = cell_ha[:, 0] @ by_row
+    group_row, group_col, group_ha = groups
+    n = int(codes.max()) + 1 if codes.dtype == np.uint8 else len(labels)
+    if group_ha.size * n <= max(4096, cover.size // 2):
+        # Histogram each group of equal-area cells (index group * n + code) with the coverage as weight, then
+        # weight the groups by their cell area: one pass over the pixels instead of three.
+        n_group_cols = group_ha.shape[1]
+        offset = (group_row * (n_group_cols * n))[:, None]
+        if n_group_cols > 1:
+            offset = offset + (group_col * n)[None, :]
+        index = np.add(codes.reshape(rows, cols), offset, dtype=np.intp)
+        by_group = np.bincount(index.reshape(-1), weights=cover.reshape(-1), minlength=group_ha.size * n)
+        by_group = by_group.reshape(group_ha.size, n)
+        pixels = by_group.sum(axis=0)
+        hectares = group_ha.reshape(-1) @ by_group
     else:
+        if group_ha.shape[1] == 1:
+            cell_ha = group_ha[group_row]
+        else:
+            cell_ha = group_ha[group_row[:, None], group_col[None, :]]
         codes = codes.astype(np.intp)
         pixels = np.bincount(codes, weights=cover.reshape(-1), minlength=n)
         hectares = np.bincount(codes, weights=np.multiply(cover, cell_ha).reshape(-1), minlength=n)
@@ -512,12 +528,13 @@ def _process_strip(grid, parcels, strip_row0, strip_row1, read, two_epochs):
         for r0 in range(row0, row1, step):
             r1 = min(row1, r0 + step)
             cover = _coverage(deposits, r0, r1)
-            cell_ha = grid.cell_ha(r0, r1, parcel.col0, parcel.col1)
+            groups = grid.groups(r0, r1, parcel.col0, parcel.col1)
             window = (slice(r0 - strip_row0, r1 - strip_row0), slice(parcel.col0 - col0, parcel.col1 - col0))
             if two_epochs:
-                result = _joint_histogram(cover, cell_ha, arrays[0][window], arrays[1][window])
+                result = _joint_histogram(cover, grid.cell_ha(r0, r1, parcel.col0, parcel.col1), arrays[0][window],
+                                          arrays[1][window])
             else:
-                result = _histogram(cover, cell_ha, arrays[0][window])
+                result = _histogram(cover, groups, arrays[0][window])
             out.append((parcel.index, *result))
     return out
 
