@@ -62,6 +62,10 @@ __all__ = [
 # bilinearly to the centre of each CELL_BLOCK x CELL_BLOCK block and held constant within it.
 AREA_BLOCK = 64
 CELL_BLOCK = 8
+# Interleaved copies of each histogram (see _histogram).
+LANES = 4
+# Coverage within this of 0 or 1 is float rounding, snapped to 0 or 1.
+SNAP = 1e-12
 # Jobs whose parcel windows cover more pixels than this run in worker processes (numpy's bincount and the many
 # small array operations per parcel hold the GIL, so threads barely overlap); smaller jobs run in one.
 PROCESS_JOB_CELLS = 20_000_000
@@ -343,8 +347,9 @@ def _deposits(parcel_px: BaseGeometry, row0: int, row1: int, col0: int, col1: in
     return _Deposits(row[order], col[order], value[order], col0, col1 - col0)
 
 
-def _coverage(deposits: _Deposits, row0: int, row1: int) -> np.ndarray:
-    """Coverage fractions for rows [row0, row1) of the deposits' window: shape (rows, width), float64.
+def _coverage(deposits: _Deposits, row0: int, row1: int) -> np.ndarray | float:
+    """Coverage fractions for rows [row0, row1) of the deposits' window: shape (rows, width), float64, or one
+    float when every cell has the same coverage.
 
     The coverage is constant between deposits along a row, so the running sums are taken over the few
     deposits only (one per boundary crossing) and then spread over their runs with one ``np.repeat``:
@@ -363,7 +368,14 @@ def _coverage(deposits: _Deposits, row0: int, row1: int) -> np.ndarray:
     start_index = at + np.arange(rows)  # where each row's zero deposit landed
     per_row = np.diff(np.append(start_index, len(position)))
     running -= np.repeat(running[start_index], per_row)
+    # Rounding leaves ~1e-16 where the winding number is 0 or 1; make those exact, so that no class appears
+    # with a 1e-16 share and parcels that tile a region share interior pixels exactly.
+    running[np.abs(running) < SNAP] = 0.0
+    running[np.abs(running - 1.0) < SNAP] = 1.0
     lengths = np.diff(np.append(position, rows * width))
+    used = running[lengths > 0]
+    if used.size and np.all(used == used[0]):
+        return float(used[0])  # one value for the whole chunk (a block wholly inside, or wholly outside)
     return np.repeat(running, lengths).reshape(rows, width)
 
 
@@ -375,7 +387,8 @@ def coverage_fractions(parcel_px: BaseGeometry, height: int, width: int) -> np.n
     an edge gets 0.5. Useful for tests and small grids; the zonal functions never build the whole array.
     """
     deposits = _deposits(parcel_px, 0, height, 0, width)
-    return _coverage(deposits, 0, height)
+    cover = _coverage(deposits, 0, height)
+    return np.full((height, width), cover) if isinstance(cover, float) else cover
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -403,22 +416,32 @@ def _histogram(cover: np.ndarray, groups, values: np.ndarray):
     """(labels, ha, pixels) of one chunk; ``values`` (rows, cols) integer, ``cover`` float64 of the same shape,
     ``groups`` as `_Grid.groups` gives them for the chunk."""
     codes, labels = _codes(values)
-    rows, cols = cover.shape
+    rows, cols = values.shape
     group_row, group_col, group_ha = groups
+    uniform = isinstance(cover, float)
+    if uniform and cover == 0.0:
+        return labels[:0], np.zeros(0), np.zeros(0)
     n = int(codes.max()) + 1 if codes.dtype == np.uint8 else len(labels)
-    if group_ha.size * n <= max(4096, cover.size // 2):
+    bins = group_ha.size * n
+    if bins * LANES <= max(4096, values.size // 2):
         # Histogram each group of equal-area cells (index group * n + code) with the coverage as weight, then
-        # weight the groups by their cell area: one pass over the pixels instead of three.
+        # weight the groups by their cell area: one pass over the pixels instead of three. Neighbouring pixels
+        # go to LANES separate copies of the histogram: runs of one class would otherwise make every addition
+        # wait for the previous one to the same bin (2.5x slower on mostly uniform land cover).
         n_group_cols = group_ha.shape[1]
-        offset = (group_row * (n_group_cols * n))[:, None]
-        if n_group_cols > 1:
-            offset = offset + (group_col * n)[None, :]
-        index = np.add(codes.reshape(rows, cols), offset, dtype=np.intp)
-        by_group = np.bincount(index.reshape(-1), weights=cover.reshape(-1), minlength=group_ha.size * n)
-        by_group = by_group.reshape(group_ha.size, n)
+        index = np.add((group_row * (n_group_cols * n))[:, None],
+                       (group_col * n + (np.arange(cols) % LANES) * bins)[None, :], dtype=np.intp)
+        index += codes.reshape(rows, cols)
+        if uniform:  # counting is cheaper than adding weights
+            by_group = np.bincount(index.reshape(-1), minlength=LANES * bins) * cover
+        else:
+            by_group = np.bincount(index.reshape(-1), weights=cover.reshape(-1), minlength=LANES * bins)
+        by_group = by_group.reshape(LANES, group_ha.size, n).sum(axis=0)
         pixels = by_group.sum(axis=0)
         hectares = group_ha.reshape(-1) @ by_group
     else:
+        if uniform:
+            cover = np.full(values.shape, cover)
         if group_ha.shape[1] == 1:
             cell_ha = group_ha[group_row]
         else:
@@ -432,6 +455,8 @@ def _histogram(cover: np.ndarray, groups, values: np.ndarray):
 
 def _joint_histogram(cover, cell_ha, values_1, values_2):
     """(keys (n, 2) int64, ha, pixels) of one chunk over two co-registered class arrays."""
+    if isinstance(cover, float):
+        cover = np.full(values_1.shape, cover)
     codes_1, labels_1 = _codes(values_1)
     codes_2, labels_2 = _codes(values_2)
     n2 = len(labels_2)
