@@ -41,3 +41,10 @@ class DuplicateParcelError(ParcelError):
 
 class CountyScopeError(Exception):
     """A bureau user acting outside its own county."""
+
+
+class ZonalError(ValueError):
+    """Inputs the zonal engine (geo/zonal.py) cannot use: the message names what was expected and what came."""
+
+
+__all__ += ["ZonalError"]

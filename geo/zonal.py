@@ -30,6 +30,7 @@ grid by nearest neighbour (categorical values must not be blended).
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 import os
@@ -45,6 +46,7 @@ from pyproj import CRS, Proj, Transformer
 from shapely.geometry.base import BaseGeometry
 
 from geo.area import M2_PER_HA, geodesic_area_ha
+from geo.errors import ZonalError
 
 __all__ = [
     "ClassAreas",
@@ -80,10 +82,6 @@ DEPOSIT_BATCH = 256
 STRIP_CELLS = 16 << 20
 
 WGS84_LONLAT = CRS.from_epsg(4326)
-
-
-class ZonalError(ValueError):
-    """Inputs the zonal engine cannot use; the message names what was expected and what came."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,6 +438,16 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.reshape(-1), labels.astype(np.int64)
 
 
+@functools.lru_cache(maxsize=4)
+def _row_offsets(rows: int, cols: int, n: int, lanes: int) -> np.ndarray:
+    """Histogram offsets (row * n + lane * rows * n) of a chunk whose groups are its rows; the chunks of a large
+    parcel share one shape, so this is built once. Read-only."""
+    offsets = np.add((np.arange(rows) * n)[:, None], ((np.arange(cols) % lanes) * (rows * n))[None, :],
+                     dtype=np.intp)
+    offsets.setflags(write=False)
+    return offsets
+
+
 def _histogram(cover: np.ndarray, groups, values: np.ndarray):
     """(labels, ha, pixels) of one chunk; ``values`` (rows, cols) integer, ``cover`` float64 of the same shape,
     ``groups`` as `_Grid.groups` gives them for the chunk."""
@@ -449,7 +457,11 @@ def _histogram(cover: np.ndarray, groups, values: np.ndarray):
     uniform = isinstance(cover, float)
     if uniform and cover == 0.0:
         return labels[:0], np.zeros(0), np.zeros(0)
-    n = int(codes.max()) + 1 if codes.dtype == np.uint8 else len(labels)
+    row_groups_only = group_ha.shape == (rows, 1)  # one group per row: offsets depend on the shape alone
+    if codes.dtype == np.uint8 and not (row_groups_only and group_ha.size * 256 * LANES <= values.size // 2):
+        n = int(codes.max()) + 1
+    else:
+        n = len(labels)
     bins = group_ha.size * n
     lanes = next((k for k in (LANES, 2, 1) if bins * k <= max(4096, values.size // 2)), 0)
     if lanes:
@@ -457,10 +469,12 @@ def _histogram(cover: np.ndarray, groups, values: np.ndarray):
         # weight the groups by their cell area: one pass over the pixels instead of three. Neighbouring pixels
         # go to LANES separate copies of the histogram: runs of one class would otherwise make every addition
         # wait for the previous one to the same bin (2.5x slower on mostly uniform land cover).
-        n_group_cols = group_ha.shape[1]
-        index = np.add((group_row * (n_group_cols * n))[:, None],
-                       (group_col * n + (np.arange(cols) % lanes) * bins)[None, :], dtype=np.intp)
-        index += codes.reshape(rows, cols)
+        if row_groups_only:
+            index = np.add(_row_offsets(rows, cols, n, lanes), codes.reshape(rows, cols), dtype=np.intp)
+        else:
+            index = np.add((group_row * (group_ha.shape[1] * n))[:, None],
+                           (group_col * n + (np.arange(cols) % lanes) * bins)[None, :], dtype=np.intp)
+            index += codes.reshape(rows, cols)
         if uniform:  # counting is cheaper than adding weights
             by_group = np.bincount(index.reshape(-1), minlength=lanes * bins) * cover
         else:
