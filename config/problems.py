@@ -20,6 +20,7 @@ from rest_framework.views import set_rollback
 from accounting.methods.errors import MethodError, MethodParameterError
 from accounting.models import ImmutableError
 from accounting.services import RunInputError
+from config.errors import UploadTooLarge
 from geo.errors import (
     CountyScopeError,
     DuplicateParcelError,
@@ -66,14 +67,6 @@ class ProblemType:
     def uri(self) -> str:
         # A relative reference, resolved against the API's own host (RFC 9457 section 3.1.1).
         return f"/problems/{self.slug}"
-
-
-class UploadTooLarge(Exception):
-    """The request body is larger than the configured limit."""
-
-    def __init__(self, size_bytes: int, limit_bytes: int):
-        super().__init__(f"upload is {size_bytes} bytes; the limit is {limit_bytes} bytes")
-        self.extensions = {"size_bytes": size_bytes, "limit_bytes": limit_bytes}
 
 
 # Exception class -> problem type. Application errors are added here as the cores define them;

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import paginated
-from config.problems import UploadTooLarge
+from config.errors import UploadTooLarge
 from config.roles import BUREAU, role_required
 from geo.errors import CountyScopeError, LegendError, RasterTooLargeError
 from geo.legends import BUILTIN_LEGENDS, builtin_legend, legend_from_upload
