@@ -124,18 +124,18 @@ def run_tool(tool: str, raster: str, parcels_path: str, out: str) -> None:
         from geo.zonal import zonal_class_areas
 
         geometries = [shapely.geometry.shape(f["geometry"]) for f in features]
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds()
         results = zonal_class_areas(raster, geometries, data["crs"])
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
         for r in results:
             for cls, px in r.pixel_count_by_class.items():
                 totals[cls] = totals.get(cls, 0.0) + px
     elif tool == "exactextract":
         from exactextract import exact_extract
 
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds()
         results = exact_extract(raster, features, ["unique", "frac", "count"], output="geojson")
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
         for r in results:
             p = r["properties"]
             for cls, frac in zip(p["unique"], p["frac"], strict=True):
@@ -143,15 +143,24 @@ def run_tool(tool: str, raster: str, parcels_path: str, out: str) -> None:
     elif tool == "rasterstats":
         from rasterstats import zonal_stats
 
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds()
         results = zonal_stats(features, raster, categorical=True)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
         for r in results:
             for cls, n in r.items():
                 totals[int(cls)] = totals.get(int(cls), 0.0) + float(n)
     else:
         raise SystemExit(f"unknown tool {tool!r}")
-    Path(out).write_text(json.dumps({"seconds": seconds, "totals": totals, "peak_rss_mb": peak_rss_mb()}))
+    Path(out).write_text(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "totals": totals,
+                                     "peak_rss_mb": peak_rss_mb()}))
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished worker processes."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def peak_rss_mb() -> float:
@@ -211,14 +220,17 @@ def main() -> None:
                 "seconds": statistics.median(r["seconds"] for r in runs),
                 "all_seconds": [round(r["seconds"], 2) for r in runs],
                 "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+                "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
                 "totals": runs[0]["totals"],
             }
         base = rows.get("zonal")
-        print(f"{'tool':<13}{'median s':>10}{'runs s':>22}{'peak RSS MB':>13}{'x zonal':>9}  agree (max class diff)")
+        print(f"{'tool':<13}{'median s':>10}{'runs s':>22}{'CPU s':>8}{'peak RSS MB':>13}{'x zonal':>9}"
+              "  agree (max class diff)")
         for tool, row in rows.items():
             ratio = row["seconds"] / base["seconds"] if base else float("nan")
             diff = agreement(base["totals"], row["totals"]) if base else float("nan")
-            print(f"{tool:<13}{row['seconds']:>10.2f}{row['all_seconds']!s:>22}{row['peak_rss_mb']:>13.0f}"
+            print(f"{tool:<13}{row['seconds']:>10.2f}{row['all_seconds']!s:>22}{row['cpu_seconds']:>8.1f}"
+                  f"{row['peak_rss_mb']:>13.0f}"
                   f"{ratio:>9.2f}  {diff:.2e}")
 
 
