@@ -636,6 +636,8 @@ def _executor(workers: int, job_cells: int, source):
     """A process pool for large file jobs, else None (run in this thread)."""
     if workers <= 1 or job_cells < PROCESS_JOB_CELLS or not isinstance(source, _FileSource):
         return None
+    if multiprocessing.current_process().daemon:  # a daemonic process may not start children
+        return None
     try:
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
                                               else "spawn")

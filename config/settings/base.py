@@ -162,3 +162,33 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 WEBHOOK_RETRY_BASE_S = env_int("WEBHOOK_RETRY_BASE_S", 10)
 WEBHOOK_RETRY_MAX_S = env_int("WEBHOOK_RETRY_MAX_S", 3600)
 WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10)
+
+# Anchoring checkpoints on an EVM chain (ledger.anchor_services, docs/anchoring.md). Off unless ANCHOR_RPC_URL is
+# set (http(s)://..., or tester://NAME for an in-process chain). ANCHOR_KEY_FILE holds the sender's private key in
+# hex (unset: VAR_DIR/keys/anchor.key, created on first use); ANCHOR_TO receives the value-0 transactions (unset: the
+# sender itself). ANCHOR_GAS_LIMIT 0 computes the limit from the data (intrinsic gas + ANCHOR_GAS_MARGIN). Faults are
+# retried after ANCHOR_RETRY_BASE_S × 2**(faults − 1) seconds, at most ANCHOR_RETRY_MAX_S.
+ANCHOR_RPC_URL = env_str("ANCHOR_RPC_URL")
+ANCHOR_KEY_FILE = env_str("ANCHOR_KEY_FILE")
+ANCHOR_TO = env_str("ANCHOR_TO")
+ANCHOR_CONFIRMATIONS = env_int("ANCHOR_CONFIRMATIONS", 12)
+ANCHOR_INTERVAL_S = env_int("ANCHOR_INTERVAL_S", 300)
+ANCHOR_GAS_LIMIT = env_int("ANCHOR_GAS_LIMIT", 0)
+ANCHOR_GAS_MARGIN = env_int("ANCHOR_GAS_MARGIN", 2000)
+ANCHOR_RPC_TIMEOUT_S = env_int("ANCHOR_RPC_TIMEOUT_S", 5)
+ANCHOR_RETRY_BASE_S = env_int("ANCHOR_RETRY_BASE_S", 30)
+ANCHOR_RETRY_MAX_S = env_int("ANCHOR_RETRY_MAX_S", 3600)
+ANCHOR_DROPPED_AFTER_S = env_int("ANCHOR_DROPPED_AFTER_S", 600)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+if ANCHOR_RPC_URL:
+    CELERY_BEAT_SCHEDULE["ledger-anchoring-tick"] = {
+        "task": "ledger.anchoring_tick",
+        "schedule": ANCHOR_INTERVAL_S,
+        "options": {"expires": ANCHOR_INTERVAL_S},  # a tick nobody ran in time is skipped, not queued up
+    }
+
+# Web pages (config/pages.py and each app's pages.py): session sign-in with the API's users and roles.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+HOME_COUNTY_CODE = env_str("HOME_COUNTY_CODE", "510727")  # the county `/` shows to users without one (the demo's)

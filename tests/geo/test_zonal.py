@@ -275,6 +275,15 @@ def test_file_api_worker_processes_and_progress(tmp_path, monkeypatch):
         assert result.total_ha == pytest.approx(result.geodesic_area_ha, rel=1e-5)
 
 
+def test_no_geometries_and_geometries_off_the_raster(tmp_path):
+    """An empty list gives an empty list; a parcel beside the raster is all outside_ha."""
+    path = write_tif(tmp_path / "lc.tif", np.ones((4, 4), np.uint8), GRID_10M, "EPSG:32650")
+    assert zonal_class_areas(path, [], "EPSG:32650") == []
+    [beside] = zonal_class_areas(path, [box(X_CM + 50, Y0 - 40, X_CM + 90, Y0)], "EPSG:32650")
+    assert beside.area_ha_by_class == {}
+    assert beside.outside_ha == pytest.approx(ha(1600), rel=1e-7)
+
+
 def test_geometries_in_another_crs_are_reprojected(tmp_path):
     """A parcel given in WGS84 lon/lat gives the result of the same parcel given in the raster's CRS."""
     classes = np.arange(100, dtype=np.uint8).reshape(10, 10)
