@@ -1,4 +1,7 @@
-"""GET /healthz: is the database reachable, and the broker when one is configured."""
+"""GET /healthz: is the database reachable, and the broker when one is configured; how anchoring fares.
+
+Anchoring never makes the service unhealthy: its check reports "off", "ok" or "degraded" (HTTP 200).
+"""
 
 from django.conf import settings
 from django.db import connection
@@ -7,6 +10,7 @@ from django.views.decorators.http import require_GET
 from kombu import Connection
 
 from config.problems import PROBLEM_CONTENT_TYPE
+from ledger.anchor_services import anchoring_health
 
 
 def check_database() -> str | None:
@@ -30,17 +34,31 @@ def check_broker() -> str | None:
     return None
 
 
-# name -> check; each returns None when healthy or the reason it is not.
-CHECKS = {"database": check_database, "broker": check_broker}
+def check_anchoring() -> dict:
+    """A soft check: {"status": "off" | "ok" | "degraded", "detail": ...}; never "down"."""
+    try:
+        return anchoring_health()
+    except Exception as exc:  # the database check reports the database; this one must not turn into a 503
+        return {"status": "degraded", "detail": f"{type(exc).__name__}: {exc}"}
+
+
+# name -> check; each returns None when healthy or the reason it is not. A soft check returns its whole entry
+# (a dict with "status": "off", "ok" or "degraded") and never fails the service.
+CHECKS = {"database": check_database, "broker": check_broker, "anchoring": check_anchoring}
 
 
 @require_GET
 def healthz(request):
     checks = {}
     failing = []
+    degraded = []
     for name, check in CHECKS.items():
         reason = check()
-        if name == "broker" and not settings.CELERY_BROKER_URL:
+        if isinstance(reason, dict):
+            checks[name] = reason
+            if reason.get("status") == "degraded":
+                degraded.append(name)
+        elif name == "broker" and not settings.CELERY_BROKER_URL:
             checks[name] = {"status": "off", "detail": "no CELERY_BROKER_URL: tasks run in-process"}
         elif reason is None:
             checks[name] = {"status": "ok"}
@@ -57,4 +75,6 @@ def healthz(request):
             "checks": checks,
         }
         return JsonResponse(body, status=503, content_type=PROBLEM_CONTENT_TYPE)
+    if degraded:
+        return JsonResponse({"status": "degraded", "detail": f"degraded: {', '.join(degraded)}", "checks": checks})
     return JsonResponse({"status": "ok", "checks": checks})

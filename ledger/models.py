@@ -157,4 +157,5 @@ class VerifierKey(models.Model):
         return self.vkey
 
 
+from ledger.anchor_models import Anchor  # noqa: E402, F401  (on-chain anchors of checkpoints)
 from ledger.registry_models import *  # noqa: E402, F403  (the rights registry's tables)
