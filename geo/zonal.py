@@ -469,6 +469,17 @@ def _histogram(cover: np.ndarray, groups, values: np.ndarray):
     if uniform and cover == 0.0:
         return labels[:0], np.zeros(0), np.zeros(0)
     row_groups_only = group_ha.shape == (rows, 1)  # one group per row: offsets depend on the shape alone
+    if codes.dtype == np.uint8 and (row_groups_only or uniform):
+        # One class over the whole chunk (open water, a nodata margin): no histogram needed.
+        low = int(codes.min())
+        if low == int(codes.max()):
+            if row_groups_only:
+                per_row = np.full(rows, float(cols) * cover) if uniform else cover.sum(axis=1)
+                pixels_1, hectares_1 = per_row.sum(), float(group_ha[:, 0] @ per_row)
+            else:
+                per_group = np.outer(np.bincount(group_row), np.bincount(group_col)) * cover
+                pixels_1, hectares_1 = per_group.sum(), float((group_ha * per_group).sum())
+            return labels[[low]], np.array([hectares_1]), np.array([pixels_1])
     if codes.dtype == np.uint8 and not (row_groups_only and group_ha.size * 256 * LANES <= values.size // 2):
         n = int(codes.max()) + 1
     else:
