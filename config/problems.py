@@ -30,6 +30,7 @@ from geo.errors import (
     RasterError,
     RasterTooLargeError,
 )
+from ledger.bundle_errors import BundleFormatError, RPCUnavailableError
 from ledger.errors import (
     CheckpointNotFoundError,
     EntryNotFoundError,
@@ -108,6 +109,9 @@ PROBLEM_TYPES: dict[type[BaseException], ProblemType] = {
     AssetPledgedError: ProblemType(409, "asset-pledged", "Asset is pledged"),
     AssetStateError: ProblemType(409, "asset-state", "Asset cannot do this in its state"),
     PledgeLimitError: ProblemType(409, "pledge-limit-exceeded", "Loan-to-value limit exceeded"),
+    # bundle
+    BundleFormatError: ProblemType(422, "unusable-bundle", "Bundle cannot be verified"),
+    RPCUnavailableError: ProblemType(503, "anchor-rpc-unavailable", "Chain RPC unavailable"),
 }
 
 _STATUS_TITLES = {

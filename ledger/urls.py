@@ -38,3 +38,12 @@ from ledger import anchor_api  # noqa: E402
 urlpatterns += [
     path("ledger/anchors/", anchor_api.AnchorListView.as_view(), name="ledger-anchors"),
 ]
+
+# Pledge bundles, certificates and verification (ledger.bundle_api).
+from ledger import bundle_api  # noqa: E402
+
+urlpatterns += [
+    path("assets/<str:code>/bundle/", bundle_api.BundleView.as_view(), name="asset-bundle"),
+    path("assets/<str:code>/certificate.pdf", bundle_api.CertificateView.as_view(), name="asset-certificate"),
+    path("verify/", bundle_api.VerifyView.as_view(), name="bundle-verify"),
+]
