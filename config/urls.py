@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import WhoAmIView
 from config.health import healthz
+from config.pages import SignInView, SignOutView, home
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -14,6 +15,14 @@ urlpatterns = [
     path("api/", include("accounting.urls")),
     path("api/", include("ledger.urls")),
     path("admin/", admin.site.urls),
+    # Web pages (config/pages.py; each app's page_urls.py), in English or Chinese by the browser or the switch.
+    path("", home, name="home"),
+    path("accounts/login/", SignInView.as_view(), name="login"),
+    path("accounts/logout/", SignOutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("geo.page_urls")),
+    path("", include("accounting.page_urls")),
+    path("", include("ledger.page_urls")),
 ]
 
 handler400 = "config.problems.bad_request"

@@ -50,7 +50,8 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # Shared page layout in config/templates; each app's pages in <app>/templates/<app>/.
+        "DIRS": [BASE_DIR / "config" / "templates", BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -59,6 +60,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            "libraries": {"tanhui": "config.pagetags"},
         },
     },
 ]
@@ -81,7 +83,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [BASE_DIR / "locale"]  # locale/zh_Hans/LC_MESSAGES/django.po, compiled .mo committed beside it
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -89,7 +91,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request when it is missing
-STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+STATICFILES_DIRS = [BASE_DIR / "config" / "static"] + ([BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else [])
 WHITENOISE_USE_FINDERS = True  # serve straight from app folders, no collectstatic needed for `make run`
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MAX_RASTER_BYTES = env_int("MAX_RASTER_BYTES", 4 * 1024**3)
