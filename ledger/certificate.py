@@ -126,9 +126,9 @@ def _draw_map(pdf: canvas.Canvas, geometry: dict, x: float, y: float, width: flo
     pdf.drawPath(path, stroke=0, fill=1)
     pdf.drawCentredString(nx, ny - 3.5 * MM, "N")
     pdf.setFillColor(GREY)
-    pdf.setFont(LATIN_FONT, 6.5)
-    pdf.drawString(x + 2 * MM, y + height - 4 * MM, f"{min(lons):.5f}E - {max(lons):.5f}E, "
-                                                     f"{min(lats):.5f}N - {max(lats):.5f}N  (WGS84)")
+    pdf.setFont(LATIN_FONT, 6)
+    pdf.drawString(x + 2 * MM, y + height - 4 * MM, f"{min(lons):.4f}-{max(lons):.4f}E  "
+                                                     f"{min(lats):.4f}-{max(lats):.4f}N  WGS84")
 
 
 def _label(pdf: canvas.Canvas, x: float, y: float, zh: str, en: str) -> None:
@@ -139,13 +139,35 @@ def _label(pdf: canvas.Canvas, x: float, y: float, zh: str, en: str) -> None:
     pdf.drawString(x, y - 9, en)
 
 
+def _runs(text: str) -> list[tuple[str, bool]]:
+    """Split `text` into runs of (text, is_cjk) so that Latin is set in Helvetica and Chinese in STSong."""
+    runs: list[tuple[str, bool]] = []
+    for char in text:
+        cjk = ord(char) > 0x2E7F
+        if runs and runs[-1][1] == cjk:
+            runs[-1] = (runs[-1][0] + char, cjk)
+        else:
+            runs.append((char, cjk))
+    return runs
+
+
+def _mixed(pdf: canvas.Canvas, x: float, y: float, text: str, size: float) -> None:
+    for run, cjk in _runs(text):
+        font = CJK_FONT if cjk else LATIN_FONT
+        pdf.setFont(font, size)
+        pdf.drawString(x, y, run)
+        x += pdfmetrics.stringWidth(run, font, size)
+
+
 def _value(pdf: canvas.Canvas, x: float, y: float, lines: list[tuple[str, str]]) -> None:
-    """Draw (text, font) lines; font "cjk" for text with Chinese."""
+    """Draw (text, style) lines, style "mono" for hashes; Chinese and Latin runs get their own fonts."""
     pdf.setFillColor(INK)
-    for number, (text, font) in enumerate(lines):
-        pdf.setFont(CJK_FONT if font == "cjk" else MONO_FONT if font == "mono" else LATIN_FONT,
-                    8 if font == "mono" else 9.5)
-        pdf.drawString(x, y - number * 11.5, text)
+    for number, (text, style) in enumerate(lines):
+        if style == "mono":
+            pdf.setFont(MONO_FONT, 7.5)
+            pdf.drawString(x, y - number * 11.5, text)
+        else:
+            _mixed(pdf, x, y - number * 11.5, text, 9.5)
 
 
 def _fmt(amount: str) -> str:
@@ -186,11 +208,12 @@ def _figures(bundle: dict) -> dict[str, list[tuple[str, str]]]:
                          (f"95% interval {_fmt(low)} - {_fmt(high)} t C", "latin")]
         rows["value"] = [(f"{_fmt(valuation['value']['amount'])} {valuation['value']['currency']}", "latin"),
                          (f"95% lower bound {_fmt(valuation['value_ci95_low']['amount'])} "
-                          f"{valuation['value_ci95_low']['currency']}, at {price['amount']} {price['currency']} "
-                          f"per {per}", "latin")]
+                          f"{valuation['value_ci95_low']['currency']}", "latin"),
+                         (f"at {price['amount']} {price['currency']} per {per}", "latin")]
         method = bundle.get("method") or {}
-        rows["method"] = [(f"{method.get('kind', 'method')} sha256 {valuation['method_sha256'][:32]}...", "mono"),
-                          (f"rasters {', '.join(h[:16] + '...' for h in valuation['input_raster_sha256'])}", "mono")]
+        rows["method"] = [(f"{method.get('kind', 'method')} sha256 {valuation['method_sha256'][:24]}...", "mono"),
+                          (f"rasters {', '.join(h[:16] + '...' for h in valuation['input_raster_sha256'][:2])}",
+                           "mono")]
     active = [p for p in bundle["pledges"] if p["status"] == "active"]
     pledges = []
     if not active:
@@ -259,7 +282,7 @@ def certificate_pdf(bundle: dict, *, bundle_sha256: str, verify_url: str) -> byt
 
     # the ledger box
     box_top = min(y, top - 80 * MM) - 4 * MM
-    box_h = 52 * MM
+    box_h = 62 * MM
     pdf.setStrokeColor(FOREST)
     pdf.setLineWidth(0.8)
     pdf.rect(left, box_top - box_h, right - left, box_h)
@@ -275,20 +298,19 @@ def certificate_pdf(bundle: dict, *, bundle_sha256: str, verify_url: str) -> byt
     if anchor is not None:
         lines.append((f"tx {anchor['tx_hash'][:34]}...", "mono"))
     lines += [(f"entries proven: {len(bundle['entries'])}", "latin"),
-              ("bundle sha256:", "latin"), (bundle_sha256[:32], "mono"), (bundle_sha256[32:], "mono")]
-    _value(pdf, left + 4 * MM, box_top - 20 * MM, lines[:6])
-    _value(pdf, left + 62 * MM, box_top - 20 * MM, lines[6:])
+              (f"bundle sha256 {bundle_sha256[:32]}", "mono"), (f"              {bundle_sha256[32:]}", "mono")]
+    _value(pdf, left + 4 * MM, box_top - 20 * MM, lines)
 
     qr_text = certificate_qr_payload(asset_code=asset["code"], bundle_sha256=bundle_sha256, verify_url=verify_url)
     qr = segno.make(qr_text, error="m", micro=False)
     png = io.BytesIO()
     qr.save(png, kind="png", scale=6, border=2, dark="black", light="white")
     png.seek(0)
-    qr_size = box_h - 8 * MM
+    qr_size = box_h - 10 * MM
     pdf.drawImage(ImageReader(png), right - 4 * MM - qr_size, box_top - box_h + 4 * MM, qr_size, qr_size)
     pdf.setFillColor(GREY)
     pdf.setFont(LATIN_FONT, 6.5)
-    pdf.drawRightString(right - 4 * MM - qr_size - 2 * MM, box_top - box_h + 5 * MM, "scan: bundle sha256 + verify URL")
+    pdf.drawCentredString(right - 4 * MM - qr_size / 2, box_top - 4 * MM, "QR: bundle sha256 + verify URL")
 
     # how to verify
     foot = box_top - box_h - 9 * MM
