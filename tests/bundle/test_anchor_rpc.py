@@ -1,0 +1,171 @@
+"""`--rpc URL`: the anchor transaction is read back over plain JSON-RPC from a tiny server on 127.0.0.1 that
+answers like an EVM node (eth_chainId, eth_getTransactionByHash, eth_getTransactionReceipt, eth_blockNumber)."""
+
+import base64
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.utils import timezone
+
+from ledger.bundle import bundle_build, bundle_bytes
+from ledger.bundle_checks import encode_anchor_data
+from ledger.models import Anchor
+from ledger.services import checkpoint_sign_latest
+from tests.bundle.test_verify import run_verifier, write
+
+pytestmark = pytest.mark.django_db
+CHAIN_ID = 31337
+TX_HASH = "0x" + "5a" * 32
+SENDER = "0x" + "11" * 20
+
+
+class FakeNode:
+    """Answers from `self.answers`; records the methods asked."""
+
+    def __init__(self):
+        self.answers: dict[str, object] = {}
+        self.asked: list[str] = []
+        node = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                node.asked.append(request["method"])
+                body = json.dumps({"jsonrpc": "2.0", "id": request["id"],
+                                   "result": node.answers.get(request["method"])}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def anchored(scene, tmp_path):
+    """The asset's bundle proven to a checkpoint anchored in block 40 (chain head 45); the node's answers."""
+    checkpoint = checkpoint_sign_latest(force=True)  # covers every entry of the asset
+    Anchor.objects.create(checkpoint=checkpoint, tree_size=checkpoint.tree_size, root_hash=checkpoint.root_hash,
+                          chain_id=CHAIN_ID, sender=SENDER, tx_hash=TX_HASH, block_number=40, status="final",
+                          next_attempt_at=timezone.now())
+    bundle = json.loads(bundle_bytes(bundle_build(asset=scene.asset)))
+    data = encode_anchor_data(checkpoint.tree_size, bytes(checkpoint.root_hash))
+    answers = {"eth_chainId": hex(CHAIN_ID), "eth_blockNumber": hex(45),
+               "eth_getTransactionByHash": {"hash": TX_HASH, "from": SENDER, "input": "0x" + data.hex()},
+               "eth_getTransactionReceipt": {"transactionHash": TX_HASH, "status": "0x1", "blockNumber": hex(40)}}
+    return bundle, answers, checkpoint
+
+
+def test_bundle_carries_the_anchor_of_its_checkpoint(anchored):
+    bundle, _, checkpoint = anchored
+    assert bundle["checkpoint"]["tree_size"] == checkpoint.tree_size
+    assert bundle["anchor"] == {"chain_id": CHAIN_ID, "tx_hash": TX_HASH, "block_number": 40, "status": "final",
+                                "sender": SENDER}
+
+
+def test_anchor_found_on_chain(anchored, registry_key, tmp_path):
+    bundle, answers, checkpoint = anchored
+    with FakeNode() as node:
+        node.answers = answers
+        result = run_verifier(write(tmp_path, "b.json", bundle), "--key", registry_key, "--rpc", node.url)
+    assert result.returncode == 0, result.stderr
+    assert f"anchor: checkpoint size {checkpoint.tree_size} and root found on chain {CHAIN_ID} in block 40 " \
+           f"(6 confirmations)" in result.stdout
+    assert set(node.asked) == {"eth_chainId", "eth_getTransactionByHash", "eth_getTransactionReceipt",
+                               "eth_blockNumber"}
+
+
+def _other_root(answers, checkpoint):
+    answers["eth_getTransactionByHash"]["input"] = "0x" + encode_anchor_data(checkpoint.tree_size, b"\x09" * 32).hex()
+    return "anchor.tx_hash: transaction anchors root 0909"
+
+
+def _other_size(answers, checkpoint):
+    data = encode_anchor_data(checkpoint.tree_size - 1, bytes(checkpoint.root_hash))
+    answers["eth_getTransactionByHash"]["input"] = "0x" + data.hex()
+    return f"anchor.tx_hash: transaction anchors tree size {checkpoint.tree_size - 1}"
+
+
+def _not_an_anchor(answers, checkpoint):
+    answers["eth_getTransactionByHash"]["input"] = "0x" + (b"THA2" + bytes(40)).hex()
+    return "anchor.tx_hash: transaction " + TX_HASH + " is not a checkpoint anchor"
+
+
+def _failed(answers, checkpoint):
+    answers["eth_getTransactionReceipt"]["status"] = "0x0"
+    return "failed on chain (receipt status 0, want 1)"
+
+
+def _other_chain(answers, checkpoint):
+    answers["eth_chainId"] = hex(1)
+    return f"anchor.chain_id: {CHAIN_ID}, but the RPC endpoint serves chain 1"
+
+
+def _missing(answers, checkpoint):
+    answers["eth_getTransactionByHash"] = None
+    return f"anchor.tx_hash: no transaction {TX_HASH}"
+
+
+def _other_sender(answers, checkpoint):
+    answers["eth_getTransactionByHash"]["from"] = "0x" + "22" * 20
+    return f"anchor.sender: {SENDER}, but transaction"
+
+
+def _other_block(answers, checkpoint):
+    answers["eth_getTransactionReceipt"]["blockNumber"] = hex(41)
+    return "anchor.block_number: 40, but the transaction is in block 41"
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param(_other_root, id="other-root"), pytest.param(_other_size, id="other-size"),
+    pytest.param(_not_an_anchor, id="not-an-anchor"), pytest.param(_failed, id="receipt-failed"),
+    pytest.param(_other_chain, id="other-chain"), pytest.param(_missing, id="no-transaction"),
+    pytest.param(_other_sender, id="other-sender"), pytest.param(_other_block, id="other-block"),
+])
+def test_anchor_that_does_not_match_fails(anchored, registry_key, tmp_path, change):
+    bundle, answers, checkpoint = anchored
+    expected = change(answers, checkpoint)
+    with FakeNode() as node:
+        node.answers = answers
+        result = run_verifier(write(tmp_path, "b.json", bundle), "--key", registry_key, "--rpc", node.url)
+    assert result.returncode == 1, result.stdout
+    assert expected in result.stderr
+
+
+def test_bundle_without_anchor_fails_when_rpc_asked(bundle, registry_key, tmp_path):
+    with FakeNode() as node:
+        result = run_verifier(write(tmp_path, "b.json", bundle), "--key", registry_key, "--rpc", node.url)
+    assert result.returncode == 1
+    assert "INVALID: anchor: the bundle carries no anchor to check against the chain" in result.stderr
+
+
+def test_unreachable_rpc_exits_2(anchored, registry_key, tmp_path):
+    bundle, _, _ = anchored
+    with FakeNode() as node:
+        url = node.url
+    result = run_verifier(write(tmp_path, "b.json", bundle), "--key", registry_key, "--rpc", url)
+    assert result.returncode == 2 and "UNUSABLE: RPC eth_chainId" in result.stderr
+
+
+def test_root_in_bundle_is_what_the_transaction_carries(anchored):
+    bundle, answers, _ = anchored
+    data = bytes.fromhex(answers["eth_getTransactionByHash"]["input"][2:])
+    assert len(data) == 44 and data[:4] == b"THA1"
+    assert int.from_bytes(data[4:12], "big") == bundle["checkpoint"]["tree_size"]
+    assert data[12:] == base64.b64decode(bundle["checkpoint"]["root_hash"])
