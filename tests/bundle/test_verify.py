@@ -293,3 +293,14 @@ def test_pure_modules_import_without_django_web3_or_rfc8785():
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_proof_reads_as_a_c2sp_tlog_proof(bundle):
+    from ledger.bundle_checks import tlog_proof_text
+
+    text = tlog_proof_text(bundle, 2)
+    head, _, signed_note = text.partition("\n\n")
+    lines = head.split("\n")
+    assert lines[:2] == ["c2sp.org/tlog-proof@v1", f"index {bundle['entries'][2]['seq']}"]
+    assert lines[2:] == bundle["proofs"][2]["hashes"]
+    assert signed_note == bundle["checkpoint"]["note"]
