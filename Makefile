@@ -7,7 +7,7 @@ PORT   ?= 8000
 RUN_STAMP  := $(VENV)/.run-$(shell cat requirements.txt | sha256sum | cut -c1-16)
 TEST_STAMP := $(VENV)/.test-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
 
-.PHONY: run test lint install install-dev migrate bench clean
+.PHONY: run test lint install install-dev migrate bench clean messages
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Tanhui needs Python 3.11 or newer"'
@@ -39,6 +39,13 @@ test: install-dev
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+
+# Page translations: the compiled locale/*/LC_MESSAGES/django.mo is committed, so run and test need no gettext;
+# after changing page text, this (which needs GNU gettext) re-extracts the strings and recompiles.
+messages: install
+	$(PY) manage.py makemessages -l zh_Hans --no-location --ignore='.venv/*' --ignore='var/*' --ignore='tests/*' \
+	  --ignore='bench/*'
+	$(PY) manage.py compilemessages -l zh_Hans
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -114,8 +114,8 @@ def _asset_page(request, asset: Asset, *, value_form=None, pledge_form=None, sta
 
 
 def _neighbourhood(parcel: Parcel) -> list[MapFeature]:
-    """The parcels around `parcel` (within its own size on each side), drawn grey for context."""
-    pad_lon, pad_lat = parcel.max_lon - parcel.min_lon, parcel.max_lat - parcel.min_lat
+    """The parcels around `parcel` (within its larger side on each side), drawn grey for context."""
+    pad_lon = pad_lat = max(parcel.max_lon - parcel.min_lon, parcel.max_lat - parcel.min_lat)
     around = Parcel.objects.intersecting_bbox(parcel.min_lon - pad_lon, parcel.min_lat - pad_lat,
                                               parcel.max_lon + pad_lon, parcel.max_lat + pad_lat)
     return [MapFeature(p.geometry, None, "", p.code) for p in around.exclude(id=parcel.id).only("geometry", "code")]
