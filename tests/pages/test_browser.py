@@ -61,8 +61,18 @@ def _sign_in(page, username):
     page.goto(page.base + "/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
-    page.click("form.form button[type=submit]")
-    page.wait_for_url("**/county/**")
+    _submit(page, "form.form button[type=submit]")
+    assert "/county/" in page.url, _main(page)
+
+
+def _submit(page, selector):
+    """Click a submit button and wait for the page it leads to (no time limit; a form always leads somewhere)."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
+def _main(page) -> str:
+    return page.inner_text("main")
 
 
 def _shot(page, name):
@@ -89,24 +99,27 @@ def test_bureau_uploads_runs_and_registers_then_bank_pledges_and_verifies(browse
     page.set_input_files("#raster-form input[name=file]", str(raster_path))
     page.fill("#raster-form input[name=epoch]", "2020")
     page.select_option("#raster-form select[name=legend]", "clcd")
-    page.click("#raster-form button[type=submit]")
-    page.wait_for_selector("text=Raster 1 stored")
+    _submit(page, "#raster-form button[type=submit]")
+    assert "Raster 1 stored" in _main(page), _main(page)
     page.set_input_files("#parcel-form input[name=file]", str(parcels_path))
-    page.click("#parcel-form button[type=submit]")
-    page.wait_for_selector("text=2 parcels imported")
+    _submit(page, "#parcel-form button[type=submit]")
+    assert "2 parcels imported" in _main(page), _main(page)
     # A wrong file: the reason appears under the field.
     page.set_input_files("#parcel-form input[name=file]", str(pools_path))
-    page.click("#parcel-form button[type=submit]")
+    _submit(page, "#parcel-form button[type=submit]")
     assert "not GeoJSON" in page.inner_text("#id_file-error")
     _shot(page, "bureau-upload-error")
 
     page.goto(page.base + "/runs/")
     page.fill("#method-form input[name=name]", "Test pools")
     page.set_input_files("#method-form input[name=pool_table]", str(pools_path))
-    page.click("#method-form button[type=submit]")
-    page.wait_for_selector("text=Method version 1 published")
-    page.click("#run-form button[type=submit]")
-    page.wait_for_selector("#run-status.succeeded")
+    _submit(page, "#method-form button[type=submit]")
+    assert "Method version 1 published" in _main(page), _main(page)
+    _submit(page, "#run-form button[type=submit]")
+    while "succeeded" not in page.get_attribute("#run-status", "class"):  # the page refreshes itself
+        assert "failed" not in page.get_attribute("#run-status", "class"), _main(page)
+        page.wait_for_timeout(500)
+        page.wait_for_load_state()
     assert "2 of 2 parcels" in page.inner_text("main")
     _shot(page, "bureau-run")
 
@@ -115,12 +128,12 @@ def test_bureau_uploads_runs_and_registers_then_bank_pledges_and_verifies(browse
     page.select_option("#id_rights_type", "forest_land_ownership")
     page.select_option("#id_holder", str(holder.id))
     page.set_input_files("#id_evidence", str(parcels_path))
-    page.click("#register-form button[type=submit]")
-    page.wait_for_selector("#asset-status.registered")
-    page.click("#confirm-button")
-    page.wait_for_selector("#asset-status.confirmed")
-    page.click("#value-form button[type=submit]")
-    page.wait_for_selector("text=valued from run")
+    _submit(page, "#register-form button[type=submit]")
+    assert page.locator("#asset-status.registered").count() == 1, _main(page)
+    _submit(page, "#confirm-button")
+    assert page.locator("#asset-status.confirmed").count() == 1, _main(page)
+    _submit(page, "#value-form button[type=submit]")
+    assert "valued from run" in _main(page), _main(page)
     _shot(page, "bureau-asset")
     asset = Asset.objects.get()
     assert asset.status == Asset.CONFIRMED and asset.valuation is not None
@@ -131,15 +144,16 @@ def test_bureau_uploads_runs_and_registers_then_bank_pledges_and_verifies(browse
     _shot(page, "bank-county")
     page.goto(page.base + "/assets/")
     page.fill("#q", "F-1")
-    page.click("#asset-search button[type=submit]")
-    page.click(f"text={asset.code}")
+    _submit(page, "#asset-search button[type=submit]")
+    with page.expect_navigation():
+        page.click(f"text={asset.code}")
     page.fill("#id_amount", "99999999")
-    page.click("#pledge-form button[type=submit]")
+    _submit(page, "#pledge-form button[type=submit]")
     assert "above the limit" in page.inner_text("#id_amount-error")
     _shot(page, "bank-pledge-refused")
     page.fill("#id_amount", "20000")
-    page.click("#pledge-form button[type=submit]")
-    page.wait_for_selector("text=registered on asset")
+    _submit(page, "#pledge-form button[type=submit]")
+    assert "registered on asset" in _main(page), _main(page)
     assert Pledge.objects.get().status == Pledge.ACTIVE
     _shot(page, "bank-asset-pledged")
 
@@ -149,16 +163,15 @@ def test_bureau_uploads_runs_and_registers_then_bank_pledges_and_verifies(browse
     download_info.value.save_as(bundle_path)
     page.goto(page.base + "/verify/")
     page.set_input_files("#id_bundle", str(bundle_path))
-    page.click("#verify-form button[type=submit]")
-    page.wait_for_selector("#verdict")
+    _submit(page, "#verify-form button[type=submit]")
     assert "Valid" in page.inner_text("#verdict")
     _shot(page, "bank-verify-valid")
 
     tampered = tmp_path / "tampered.json"
     tampered.write_bytes(bundle_path.read_bytes().replace(b"Guanba village collective", b"Somebody else"))
     page.set_input_files("#id_bundle", str(tampered))
-    page.click("#verify-form button[type=submit]")
-    page.wait_for_selector("#verdict.invalid")
+    _submit(page, "#verify-form button[type=submit]")
+    assert page.locator("#verdict.invalid").count() == 1, _main(page)
     _shot(page, "bank-verify-tampered")
 
 
@@ -170,11 +183,12 @@ def test_pages_in_chinese_by_the_browser_language(browser, live_server, page_use
     assert "登录" in page.inner_text("h1")
     page.fill("#id_username", "mianyang-bank")
     page.fill("#id_password", PASSWORD)
-    page.click("form.form button[type=submit]")
-    page.wait_for_url("**/county/**")
+    _submit(page, "form.form button[type=submit]")
+    assert "/county/" in page.url, _main(page)
     assert "碳汇概览" in page.inner_text("h1")
     page.goto(page.base + "/ledger/")
     assert "公开账本" in page.inner_text("h1")
     _shot(page, "public-ledger-zh")
-    page.select_option("#language-select", "en")
-    page.wait_for_selector("text=Public ledger: the latest checkpoint")
+    with page.expect_navigation():
+        page.select_option("#language-select", "en")
+    assert "Public ledger: the latest checkpoint" in page.inner_text("h1")
