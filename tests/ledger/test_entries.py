@@ -123,7 +123,7 @@ def test_model_refuses_save_over_and_delete():
     ("ledger_entry", "DELETE FROM ledger_entry WHERE seq = 0"),
     ("ledger_entry", "TRUNCATE ledger_entry"),
     ("ledger_treenode", "DELETE FROM ledger_treenode"),
-    ("ledger_checkpoint", "TRUNCATE ledger_checkpoint"),
+    ("ledger_checkpoint", "TRUNCATE ledger_checkpoint CASCADE"),  # CASCADE: anchors refer to checkpoints
 ])
 def test_postgres_trigger_refuses_changes(table, statement):
     entry_append(kind="test.note", payload={"n": 0})

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from accounting.models import MethodVersion
+from geo.models import Raster
 from ledger import registry
 from ledger.models import Asset, Pledge
 from tests.pages.conftest import PASSWORD, POOL_TABLE_CSV, county_raster, parcels_geojson
@@ -100,7 +102,7 @@ def test_bureau_uploads_runs_and_registers_then_bank_pledges_and_verifies(browse
     page.fill("#raster-form input[name=epoch]", "2020")
     page.select_option("#raster-form select[name=legend]", "clcd")
     _submit(page, "#raster-form button[type=submit]")
-    assert "Raster 1 stored" in _main(page), _main(page)
+    assert f"Raster {Raster.objects.get().id} stored" in _main(page), _main(page)
     page.set_input_files("#parcel-form input[name=file]", str(parcels_path))
     _submit(page, "#parcel-form button[type=submit]")
     assert "2 parcels imported" in _main(page), _main(page)
@@ -114,12 +116,15 @@ def test_bureau_uploads_runs_and_registers_then_bank_pledges_and_verifies(browse
     page.fill("#method-form input[name=name]", "Test pools")
     page.set_input_files("#method-form input[name=pool_table]", str(pools_path))
     _submit(page, "#method-form button[type=submit]")
-    assert "Method version 1 published" in _main(page), _main(page)
+    assert f"Method version {MethodVersion.objects.get().id} published" in _main(page), _main(page)
     _submit(page, "#run-form button[type=submit]")
-    while "succeeded" not in page.get_attribute("#run-status", "class"):  # the page refreshes itself
+    for _ in range(240):  # the page refreshes itself; a bounded wait, so a stuck run fails instead of hanging
+        if "succeeded" in page.get_attribute("#run-status", "class"):
+            break
         assert "failed" not in page.get_attribute("#run-status", "class"), _main(page)
         page.wait_for_timeout(500)
         page.wait_for_load_state()
+    assert "succeeded" in page.get_attribute("#run-status", "class"), _main(page)
     assert "2 of 2 parcels" in page.inner_text("main")
     _shot(page, "bureau-run")
 
