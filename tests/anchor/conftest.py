@@ -13,11 +13,7 @@ FUNDS_WEI = 10**18  # 1 ether: far more than any test spends
 @pytest.fixture(autouse=True)
 def anchor_settings(settings, tmp_path):
     """Ledger and anchor keys in this test's own folder; anchoring off until a test asks for the chain."""
-    settings.LEDGER_SIGNING_KEY_FILE = None
-    settings.LEDGER_SIGNING_KEY = None
-    settings.VAR_DIR = tmp_path / "var"
-    settings.LEDGER_ORIGIN = "tanhui.local/anchor-tests"
-    settings.LEDGER_CHECKPOINT_INTERVAL_S = 3600
+    settings.LEDGER_ORIGIN = "tanhui.local/anchor-tests"  # keys and VAR_DIR: tests/conftest.py
     settings.ANCHOR_RPC_URL = None
     settings.ANCHOR_KEY_FILE = None
     settings.ANCHOR_TO = None

@@ -16,7 +16,7 @@ from ledger.services import checkpoint_sign_latest
 from tests.registry import conftest as registry_fixtures
 from tests.registry.conftest import evidence, make_parcel
 
-ledger_key_file = registry_fixtures.ledger_key_file  # fixtures shared with the registry tests
+registry_settings = registry_fixtures.registry_settings  # fixtures shared with the registry tests
 roles = registry_fixtures.roles
 
 METHOD = {"kind": "pool_table", "parameters": {"pools": [{"name": "agb", "density_t_c_per_ha": 52.5}]}}

@@ -16,13 +16,8 @@ OTHER_COUNTY = "510726"
 
 
 @pytest.fixture(autouse=True)
-def ledger_key_file(settings, tmp_path):
-    """Each test signs with a fresh key in its own folder, never the developer's var/keys/."""
-    settings.LEDGER_SIGNING_KEY_FILE = None
-    settings.LEDGER_SIGNING_KEY = None
-    settings.VAR_DIR = tmp_path / "var"
-    settings.LEDGER_ORIGIN = "tanhui.local/test-registry"
-    settings.LEDGER_CHECKPOINT_INTERVAL_S = 3600
+def registry_settings(settings):
+    """The registry's defaults, whatever the environment says (keys and VAR_DIR: tests/conftest.py)."""
     settings.PLEDGE_LTV_LIMIT_PCT = "50"
     settings.ASSET_OVERLAP_TOLERANCE_HA = 0.01
 
