@@ -3,7 +3,13 @@
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,7 +18,7 @@ from accounting.methods.spec import METHOD_SPECS
 from accounting.methods.valuation import ValuationTerms
 from accounting.models import AccountingRun, MethodVersion, ParcelResult
 from accounting.services import accounting_run_create, method_version_create
-from config.api import paginated
+from config.api import PAGE_PARAMETERS, Paged, page_schema, paginated, problems
 from config.roles import BUREAU, role_required
 from geo.errors import CountyScopeError
 from geo.models import Parcel, Raster, user_county_code
@@ -24,10 +30,11 @@ class MethodVersionOutput(serializers.ModelSerializer):
         fields = ["id", "kind", "name", "parameters", "parameters_sha256", "created_at"]
 
 
-class MethodVersionListView(APIView):
+class MethodVersionListView(Paged, APIView):
     def get_permissions(self):
         return [role_required(BUREAU)()] if self.request.method == "POST" else super().get_permissions()
 
+    @extend_schema_serializer(component_name="MethodVersionInput")
     class InputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=sorted(METHOD_SPECS))
         name = serializers.CharField(required=False, allow_blank=True, max_length=200)
@@ -38,7 +45,8 @@ class MethodVersionListView(APIView):
         return paginated(request, self, MethodVersion.objects.all(),
                          lambda page: MethodVersionOutput(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: MethodVersionOutput, 200: MethodVersionOutput})
+    @extend_schema(request=InputSerializer, responses={201: MethodVersionOutput, 200: MethodVersionOutput,
+                                                       **problems(400, 403, 422)})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -49,7 +57,7 @@ class MethodVersionListView(APIView):
 
 
 class MethodVersionDetailView(APIView):
-    @extend_schema(responses=MethodVersionOutput)
+    @extend_schema(responses={200: MethodVersionOutput, **problems(404)})
     def get(self, request, method_id: int):
         return Response(MethodVersionOutput(get_object_or_404(MethodVersion, id=method_id)).data)
 
@@ -65,9 +73,15 @@ class RunOutput(serializers.ModelSerializer):
                   "input_raster_sha256", "default_tables_sha256", "code_version", "totals", "created_at",
                   "started_at", "finished_at"]
 
+    @extend_schema_field(inline_serializer("RunProgress", {"parcels_done": serializers.IntegerField(),
+                                                           "parcels_total": serializers.IntegerField()}))
     def get_progress(self, run) -> dict:
         return {"parcels_done": run.parcels_done, "parcels_total": run.parcels_total}
 
+    @extend_schema_field(inline_serializer("RunValuation", {
+        "price_per_tC": serializers.CharField(help_text="decimal string"), "currency": serializers.CharField(),
+        "discount_rate_pct": serializers.CharField(help_text="decimal string"),
+        "price_change_pct": serializers.CharField(help_text="decimal string")}, allow_null=True))
     def get_valuation(self, run) -> dict | None:
         if run.price_per_t_c is None:
             return None
@@ -75,10 +89,11 @@ class RunOutput(serializers.ModelSerializer):
                 "discount_rate_pct": str(run.discount_rate_pct), "price_change_pct": str(run.price_change_pct)}
 
 
-class RunListView(APIView):
+class RunListView(Paged, APIView):
     def get_permissions(self):
         return [role_required(BUREAU)()] if self.request.method == "POST" else super().get_permissions()
 
+    @extend_schema_serializer(component_name="RunInput")
     class InputSerializer(serializers.Serializer):
         method_version = serializers.PrimaryKeyRelatedField(queryset=MethodVersion.objects.all())
         raster = serializers.PrimaryKeyRelatedField(queryset=Raster.objects.all())
@@ -106,7 +121,8 @@ class RunListView(APIView):
     def get(self, request):
         return paginated(request, self, AccountingRun.objects.all(), lambda page: RunOutput(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={202: RunOutput})
+    @extend_schema(request=InputSerializer, responses={202: RunOutput, **problems(400, 403, 422)}, parameters=[
+        OpenApiParameter("Location", str, OpenApiParameter.HEADER, response=[202], description="the run's URL")])
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -140,7 +156,7 @@ class RunListView(APIView):
 
 
 class RunDetailView(APIView):
-    @extend_schema(responses=RunOutput)
+    @extend_schema(responses={200: RunOutput, **problems(404)})
     def get(self, request, run_id: int):
         return Response(RunOutput(get_object_or_404(AccountingRun, id=run_id)).data)
 
@@ -154,7 +170,10 @@ class ParcelResultOutput(serializers.ModelSerializer):
 
 
 class RunResultsView(APIView):
-    @extend_schema(responses=ParcelResultOutput(many=True))
+    @extend_schema(operation_id="runs_results_list", parameters=PAGE_PARAMETERS, responses={200: page_schema(
+        "PaginatedRunResultList", ParcelResultOutput(many=True), run=serializers.IntegerField(),
+        status=serializers.ChoiceField(choices=AccountingRun.STATUSES), totals=serializers.JSONField(allow_null=True),
+    ), **problems(404)})
     def get(self, request, run_id: int):
         run = get_object_or_404(AccountingRun, id=run_id)
         results = run.results.select_related("parcel").order_by("parcel_id")

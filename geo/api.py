@@ -5,13 +5,13 @@ import os
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import paginated
+from config.api import PAGE_PARAMETERS, Paged, page_schema, paginated, problems
 from config.errors import UploadTooLarge
 from config.roles import BUREAU, role_required
 from geo.errors import CountyScopeError, LegendError, RasterTooLargeError
@@ -34,12 +34,13 @@ def _content_length(request) -> int:
         return 0
 
 
-class RasterListView(APIView):
+class RasterListView(Paged, APIView):
     parser_classes = [MultiPartParser]
 
     def get_permissions(self):
         return [role_required(BUREAU)()] if self.request.method == "POST" else super().get_permissions()
 
+    @extend_schema_serializer(component_name="RasterUploadInput")
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField()
         epoch = serializers.IntegerField(min_value=1900, max_value=2100)
@@ -53,7 +54,8 @@ class RasterListView(APIView):
     def get(self, request):
         return paginated(request, self, Raster.objects.all(), lambda page: RasterOutput(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: RasterOutput, 200: RasterOutput})
+    @extend_schema(request=InputSerializer, responses={201: RasterOutput, 200: RasterOutput,
+                                                       **problems(400, 403, 409, 413, 422)})
     def post(self, request):
         # Refuse an oversized body before reading it.
         length = _content_length(request)
@@ -82,9 +84,22 @@ class RasterListView(APIView):
 
 
 class RasterDetailView(APIView):
-    @extend_schema(responses=RasterOutput)
+    @extend_schema(responses={200: RasterOutput, **problems(404)})
     def get(self, request, raster_id: int):
         return Response(RasterOutput(get_object_or_404(Raster, id=raster_id)).data)
+
+
+class ParcelFeatureOutput(serializers.Serializer):
+    """A parcel as a GeoJSON Feature (documentation of `parcel_feature`)."""
+
+    type = serializers.CharField(help_text='"Feature"')
+    id = serializers.IntegerField()
+    geometry = serializers.JSONField(help_text="GeoJSON Polygon or MultiPolygon, WGS84 longitude/latitude")
+    bbox = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4,
+                                 help_text="[min_lon, min_lat, max_lon, max_lat]")
+    properties = inline_serializer("ParcelProperties", {
+        "code": serializers.CharField(), "name": serializers.CharField(), "county": serializers.CharField(),
+        "area_ha": serializers.FloatField()}, help_text="code, name, county, area_ha and the imported attributes")
 
 
 def parcel_feature(parcel: Parcel) -> dict:
@@ -123,8 +138,10 @@ class ParcelListView(APIView):
                 raise serializers.ValidationError("bbox must be min_lon,min_lat,max_lon,max_lat with min <= max")
             return parts
 
-    @extend_schema(parameters=[OpenApiParameter("bbox", str), OpenApiParameter("county", str)],
-                   responses={200: dict})
+    @extend_schema(operation_id="parcels_list", parameters=[QuerySerializer, *PAGE_PARAMETERS], responses={
+        200: page_schema("ParcelFeatureCollectionPage", ("features", ParcelFeatureOutput(many=True)),
+                         type=serializers.CharField(help_text='"FeatureCollection"')),
+        **problems(400)})
     def get(self, request):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -142,7 +159,9 @@ class ParcelListView(APIView):
         request={"application/json": dict},
         parameters=[OpenApiParameter("crs", str, description="CRS of the coordinates, e.g. EPSG:4490 or EPSG:4545; "
                                                              "default WGS84 longitude/latitude (RFC 7946)")],
-        responses={201: dict},
+        responses={201: inline_serializer("ParcelFeatureCollection", {
+            "type": serializers.CharField(help_text='"FeatureCollection"'),
+            "features": ParcelFeatureOutput(many=True)}), **problems(400, 403, 409, 413, 422)},
     )
     def post(self, request):
         length = _content_length(request)
@@ -158,7 +177,7 @@ class ParcelListView(APIView):
 
 
 class ParcelDetailView(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses={(200, "application/geo+json"): ParcelFeatureOutput, **problems(404)})
     def get(self, request, parcel_id: int):
         return Response(parcel_feature(get_object_or_404(Parcel, id=parcel_id)),
                         content_type="application/geo+json")

@@ -4,12 +4,12 @@ Roots are standard base64, as in the checkpoint API; `tx_hash` is the chain's "0
 `anchoring` object that says whether anchoring is on (and from which address) or off and why.
 """
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from config.api import paginated
+from config.api import PAGE_PARAMETERS, page_schema, paginated
 from ledger.anchor_services import anchoring_status
 from ledger.api import Base64HashField
 from ledger.models import Anchor
@@ -29,7 +29,17 @@ class AnchorListView(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses=AnchorOutput(many=True))
+    @extend_schema(
+        operation_id="ledger_anchors_list",
+        parameters=PAGE_PARAMETERS,
+        responses=page_schema("PaginatedAnchorList", AnchorOutput(many=True), anchoring=inline_serializer(
+            "AnchoringStatus", {
+                "enabled": serializers.BooleanField(),
+                "detail": serializers.CharField(required=False, help_text="why anchoring is off, or its fault"),
+                "confirmations": serializers.IntegerField(required=False),
+                "interval_s": serializers.IntegerField(required=False),
+                "sender": serializers.CharField(required=False, help_text="the anchoring account's 0x address"),
+            })))
     def get(self, request):
         response = paginated(request, self, Anchor.objects.order_by("tree_size"),
                              lambda page: AnchorOutput(page, many=True).data)

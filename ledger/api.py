@@ -8,13 +8,13 @@ proofs need any authenticated role.
 import base64
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import renderers, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import paginated
+from config.api import PROBLEM_MEDIA_TYPE, Paged, ProblemSerializer, paginated, problems
 from ledger import codec
 from ledger.errors import TreeSizeError
 from ledger.models import Checkpoint, Entry, VerifierKey
@@ -26,6 +26,7 @@ def _b64(value) -> str:
     return base64.b64encode(bytes(value)).decode()
 
 
+@extend_schema_field(OpenApiTypes.BYTE)
 class Base64HashField(serializers.Field):
     def to_representation(self, value):
         return _b64(value)
@@ -73,7 +74,8 @@ class CheckpointLatestView(APIView):
     permission_classes = [AllowAny]
     renderer_classes = [renderers.JSONRenderer, PlainTextRenderer]
 
-    @extend_schema(responses={(200, "application/json"): CheckpointOutput, (200, "text/plain"): OpenApiTypes.STR})
+    @extend_schema(responses={(200, "application/json"): CheckpointOutput, (200, "text/plain"): OpenApiTypes.STR,
+                              **problems(404)})
     def get(self, request):
         checkpoint = checkpoint_latest()
         if request.accepted_renderer.format == PlainTextRenderer.format:
@@ -81,7 +83,7 @@ class CheckpointLatestView(APIView):
         return Response(CheckpointOutput(checkpoint).data)
 
 
-class CheckpointListView(APIView):
+class CheckpointListView(Paged, APIView):
     """Signed checkpoints, oldest first (paged), or the one of `size` entries."""
 
     permission_classes = [AllowAny]
@@ -123,7 +125,7 @@ class KeyListView(APIView):
         return Response(KeyOutput(VerifierKey.objects.all(), many=True).data)
 
 
-class EntryListView(APIView):
+class EntryListView(Paged, APIView):
     """Entries with from <= seq <= to, in log order, paged."""
 
     def _validate_range(self, attrs):
@@ -149,7 +151,7 @@ class EntryListView(APIView):
 
 
 class EntryDetailView(APIView):
-    @extend_schema(responses=EntryOutput)
+    @extend_schema(responses={200: EntryOutput, **problems(404)})
     def get(self, request, seq: int):
         return Response(EntryOutput(entry_get(seq=seq)).data)
 
@@ -170,7 +172,7 @@ class EntryProofView(APIView):
     class InputSerializer(serializers.Serializer):
         tree_size = serializers.IntegerField(min_value=1, required=False)
 
-    @extend_schema(parameters=[InputSerializer], responses=InclusionProofOutput)
+    @extend_schema(parameters=[InputSerializer], responses={200: InclusionProofOutput, **problems(400, 404, 422)})
     def get(self, request, seq: int):
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -203,8 +205,9 @@ class ConsistencyProofView(APIView):
                                                              f"first={attrs['first']}"})
             return attrs
 
-    @extend_schema(parameters=[InputSerializer], responses={200: ConsistencyProofOutput,
-                                                            422: OpenApiResponse(description="size beyond the log")})
+    @extend_schema(parameters=[InputSerializer], responses={
+        200: ConsistencyProofOutput, **problems(400),
+        (422, PROBLEM_MEDIA_TYPE): OpenApiResponse(ProblemSerializer, description="size beyond the log")})
     def get(self, request):
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

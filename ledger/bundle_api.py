@@ -13,12 +13,13 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import problems
 from config.roles import role_required
 from ledger.bundle import bundle_build, bundle_bytes, bundle_sha256
 from ledger.bundle_checks import MEDIA_TYPE, check_format, parse_json, verify_bundle
@@ -29,6 +30,8 @@ from ledger.registry_api import ANY_ROLE
 
 SHA256_HEADER = "Tanhui-Bundle-SHA256"
 TREE_SIZE_PARAMETER = OpenApiParameter("tree_size", int, description="prove to the checkpoint of exactly this size")
+SHA256_RESPONSE_HEADER = OpenApiParameter(SHA256_HEADER, str, OpenApiParameter.HEADER, response=[200],
+                                          description="hex sha256 of the bundle's canonical JSON bytes")
 
 
 class _TreeSizeInput(serializers.Serializer):
@@ -48,7 +51,8 @@ class BundleView(APIView):
     def get_permissions(self):
         return [role_required(*ANY_ROLE)()]
 
-    @extend_schema(parameters=[TREE_SIZE_PARAMETER], responses={(200, "application/json"): OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER],
+                   responses={(200, "application/json"): OpenApiTypes.OBJECT, **problems(400, 404)})
     def get(self, request, code: str):
         bundle = _bundle_for(request, code)
         body = bundle_bytes(bundle)
@@ -64,7 +68,8 @@ class CertificateView(APIView):
     def get_permissions(self):
         return [role_required(*ANY_ROLE)()]
 
-    @extend_schema(parameters=[TREE_SIZE_PARAMETER], responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @extend_schema(operation_id="assets_certificate_retrieve", parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER],
+                   responses={(200, "application/pdf"): OpenApiTypes.BINARY, **problems(400, 404)})
     def get(self, request, code: str):
         bundle = _bundle_for(request, code)
         digest = bundle_sha256(bundle)
@@ -100,7 +105,28 @@ class VerifyView(APIView):
     authentication_classes = []  # anonymous by design; a stale token must not turn this into a 401
 
     @extend_schema(request={MEDIA_TYPE: OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
-                   responses={200: OpenApiTypes.OBJECT})
+                   responses={200: inline_serializer("BundleVerdict", {
+                       "valid": serializers.BooleanField(),
+                       # valid: true
+                       "asset": serializers.CharField(required=False),
+                       "holder": inline_serializer("BundleVerdictHolder", {"id": serializers.IntegerField(),
+                                                                           "name": serializers.CharField()},
+                                                   required=False),
+                       "status": serializers.CharField(required=False),
+                       "active_pledges": serializers.ListField(child=serializers.DictField(), required=False),
+                       "tree_size": serializers.IntegerField(required=False),
+                       "root_hash": serializers.CharField(required=False, help_text="base64"),
+                       "signed_by": serializers.CharField(required=False),
+                       "entries": serializers.IntegerField(required=False),
+                       "consistent_with": serializers.IntegerField(required=False, allow_null=True),
+                       "anchor": serializers.CharField(required=False, allow_null=True),
+                       "notes": serializers.ListField(child=serializers.CharField(), required=False),
+                       "summary": serializers.CharField(required=False),
+                       # valid: false
+                       "field": serializers.CharField(required=False, help_text="where the bundle fails"),
+                       "reason": serializers.CharField(required=False),
+                       "detail": serializers.CharField(required=False),
+                   }), **problems(422)})
     def post(self, request):
         bundle, keys, trusted, proof = _verify_request(request.body)
         if keys is None:

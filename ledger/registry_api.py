@@ -10,14 +10,20 @@ import functools
 import json
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounting.models import AccountingRun
-from config.api import paginated
+from config.api import Paged, paginated, problems
 from config.roles import AUDITOR, BANK, BUREAU, EXCHANGE, role_required, user_roles
 from geo.models import Parcel, user_county_code
 from ledger import registry
@@ -27,6 +33,13 @@ from ledger.registry_errors import AssetNotFoundError, RegistryForbiddenError, R
 
 ANY_ROLE = (BUREAU, BANK, EXCHANGE, AUDITOR)
 IDEMPOTENT_REPLAY_HEADER = "Idempotent-Replayed"
+IDEMPOTENCY_PARAMETERS = [
+    OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
+                     description="Optional. The first response to a key is stored; a retry with the same key and body "
+                                 "gets it again (a different request with the key is a 422)."),
+    OpenApiParameter(IDEMPOTENT_REPLAY_HEADER, str, OpenApiParameter.HEADER, response=[200, 201], enum=["true"],
+                     description="Present when this response is the stored one replayed for an Idempotency-Key."),
+]
 
 
 def idempotent(handler):
@@ -50,7 +63,7 @@ def idempotent(handler):
             response[IDEMPOTENT_REPLAY_HEADER] = "true"
         return response
 
-    return post
+    return extend_schema(parameters=IDEMPOTENCY_PARAMETERS)(post)
 
 
 def _party(party_id: int, field: str) -> Party:
@@ -81,6 +94,70 @@ class PartyOutput(serializers.ModelSerializer):
     class Meta:
         model = Party
         fields = ["id", "kind", "name", "uscc", "created_at"]
+
+
+# Schemas of the dicts below (documentation only: the views build the dicts, these describe them).
+
+class MoneyOutput(serializers.Serializer):
+    amount = serializers.CharField(help_text="decimal string")
+    currency = serializers.CharField(help_text="ISO 4217 code, e.g. CNY")
+
+
+class ValuationOutput(serializers.Serializer):
+    valuation = serializers.IntegerField()
+    run = serializers.IntegerField()
+    parcel_result = serializers.IntegerField()
+    method_sha256 = serializers.CharField()
+    input_raster_sha256 = serializers.ListField(child=serializers.CharField())
+    code_version = serializers.CharField()
+    stock_tC = serializers.CharField(help_text="decimal string, t C")
+    stock_tCO2e = serializers.CharField(help_text="decimal string, t CO2e")
+    stock_ci95_tC = serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2,
+                                          help_text="[low, high] decimal strings, t C")
+    price_per_tC = MoneyOutput(required=False, help_text="the price, when given per t C")
+    price_per_tCO2e = MoneyOutput(required=False, help_text="the price, when given per t CO2e")
+    value = MoneyOutput()
+    value_ci95_low = MoneyOutput()
+
+
+class PledgeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    asset = serializers.CharField(help_text="asset code")
+    pledgee = serializers.IntegerField(help_text="party id of the bank")
+    amount = MoneyOutput()
+    term_months = serializers.IntegerField()
+    ltv_limit_pct = serializers.CharField(help_text="decimal string")
+    status = serializers.ChoiceField(choices=Pledge.STATUSES)
+    created_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+
+class AssetSummaryOutput(serializers.Serializer):
+    code = serializers.CharField()
+    county = serializers.CharField()
+    year = serializers.IntegerField()
+    sequence = serializers.IntegerField()
+    rights_type = serializers.ChoiceField(choices=Asset.RIGHTS_TYPES)
+    status = serializers.ChoiceField(choices=Asset.STATUSES)
+    holder = inline_serializer("AssetHolder", {"id": serializers.IntegerField(), "kind": serializers.CharField(),
+                                               "name": serializers.CharField()})
+    parcel = inline_serializer("AssetParcel", {"id": serializers.IntegerField(), "code": serializers.CharField(),
+                                               "area_ha": serializers.FloatField()})
+    valuation = ValuationOutput(allow_null=True)
+    created_at = serializers.DateTimeField()
+    confirmed_at = serializers.DateTimeField(allow_null=True)
+
+
+class AssetDetailOutput(AssetSummaryOutput):
+    geometry = serializers.JSONField(help_text="the parcel's GeoJSON geometry (WGS84)")
+    evidence = inline_serializer("AssetEvidence", {"name": serializers.CharField(),
+                                                   "sha256": serializers.CharField()}, many=True)
+    retirement = inline_serializer("AssetRetirement", {
+        "id": serializers.IntegerField(), "holder": serializers.IntegerField(),
+        "beneficiary": serializers.CharField(), "reason": serializers.CharField()}, allow_null=True)
+    active_pledges = PledgeOutput(many=True)
+    pledges = PledgeOutput(many=True)
+    history = EntryOutput(many=True, help_text="the asset's ledger entries")
 
 
 def asset_summary(asset: Asset) -> dict:
@@ -115,11 +192,12 @@ def asset_detail(asset: Asset) -> dict:
 # --- parties ---------------------------------------------------------------------------------------------------
 
 
-class PartyListView(Roles, APIView):
+class PartyListView(Paged, Roles, APIView):
     """Parties, paged; POST creates one. A bank or exchange user registers the party it acts for."""
 
     write_roles = (BUREAU, BANK, EXCHANGE)
 
+    @extend_schema_serializer(component_name="PartyCreateInput")
     class InputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=Party.KINDS)
         name = serializers.CharField(max_length=200)
@@ -129,7 +207,7 @@ class PartyListView(Roles, APIView):
     def get(self, request):
         return paginated(request, self, Party.objects.order_by("id"), lambda page: PartyOutput(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: PartyOutput})
+    @extend_schema(request=InputSerializer, responses={201: PartyOutput, **problems(400, 403, 422)})
     @idempotent
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -146,6 +224,7 @@ class PartyListView(Roles, APIView):
 
 
 class PartyDetailView(Roles, APIView):
+    @extend_schema(responses={200: PartyOutput, **problems(404)})
     def get(self, request, party_id: int):
         return Response(PartyOutput(get_object_or_404(Party, id=party_id)).data)
 
@@ -153,7 +232,7 @@ class PartyDetailView(Roles, APIView):
 # --- assets ----------------------------------------------------------------------------------------------------
 
 
-class AssetListView(Roles, APIView):
+class AssetListView(Paged, Roles, APIView):
     """Assets, paged and filterable (county, holder, status, bbox); POST registers one (bureau of its county)."""
 
     write_roles = (BUREAU,)
@@ -173,6 +252,7 @@ class AssetListView(Roles, APIView):
                 raise serializers.ValidationError("bbox must be min_lon,min_lat,max_lon,max_lat with min <= max")
             return box
 
+    @extend_schema_serializer(component_name="AssetRegisterInput")
     class InputSerializer(serializers.Serializer):
         class EvidenceSerializer(serializers.Serializer):
             name = serializers.CharField(max_length=200)
@@ -183,7 +263,7 @@ class AssetListView(Roles, APIView):
         holder = serializers.IntegerField()
         evidence = EvidenceSerializer(many=True)
 
-    @extend_schema(parameters=[QuerySerializer])
+    @extend_schema(parameters=[QuerySerializer], responses=AssetSummaryOutput(many=True))
     def get(self, request):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -201,7 +281,7 @@ class AssetListView(Roles, APIView):
                                    parcel__min_lat__lte=max_lat, parcel__max_lat__gte=min_lat)
         return paginated(request, self, assets, lambda page: [asset_summary(a) for a in page])
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema(request=InputSerializer, responses={201: AssetDetailOutput, **problems(400, 403, 409, 422)})
     @idempotent
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -219,13 +299,17 @@ class AssetListView(Roles, APIView):
 class AssetDetailView(Roles, APIView):
     """One asset with holder, geometry, current valuation, pledges and its ledger history."""
 
+    @extend_schema(responses={200: AssetDetailOutput, **problems(404)})
     def get(self, request, code: str):
         return Response(asset_detail(_asset(code)))
 
 
 class AssetConfirmView(Roles, APIView):
+    """The bureau of the asset's county confirms a registered asset."""
+
     write_roles = (BUREAU,)
 
+    @extend_schema(request=None, responses={200: AssetDetailOutput, **problems(403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         asset = registry.asset_confirm(asset=_asset(code), county_code=user_county_code(request.user))
@@ -237,12 +321,13 @@ class AssetValuationView(Roles, APIView):
 
     write_roles = (BUREAU,)
 
+    @extend_schema_serializer(component_name="AssetValuationInput")
     class InputSerializer(serializers.Serializer):
         run = serializers.IntegerField()
         price_per_tCO2e = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, min_value=0)
         currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema(request=InputSerializer, responses={201: ValuationOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
@@ -262,13 +347,14 @@ class AssetPledgeView(Roles, APIView):
 
     write_roles = (BANK,)
 
+    @extend_schema_serializer(component_name="PledgeCreateInput")
     class InputSerializer(serializers.Serializer):
         amount = serializers.DecimalField(max_digits=22, decimal_places=2, min_value=0)
         currency = serializers.RegexField(r"^[A-Z]{3}$")
         term_months = serializers.IntegerField(min_value=1, max_value=1200)
         ltv_limit_pct = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema(request=InputSerializer, responses={201: PledgeOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
@@ -284,8 +370,11 @@ def _pledge(pledge_id: int) -> Pledge:
 
 
 class PledgeReleaseView(Roles, APIView):
+    """The pledgee bank releases its active pledge."""
+
     write_roles = (BANK,)
 
+    @extend_schema(request=None, responses={200: PledgeOutput, **problems(403, 404, 409, 422)})
     @idempotent
     def post(self, request, pledge_id: int):
         pledge = registry.pledge_release(pledge=_pledge(pledge_id),
@@ -294,12 +383,15 @@ class PledgeReleaseView(Roles, APIView):
 
 
 class PledgeEnforceView(Roles, APIView):
+    """The pledgee bank enforces its active pledge: the asset passes to the bank or its nominee."""
+
     write_roles = (BANK,)
 
+    @extend_schema_serializer(component_name="PledgeEnforceInput")
     class InputSerializer(serializers.Serializer):
         nominee = serializers.IntegerField(required=False, help_text="party that takes the asset; default the bank")
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema(request=InputSerializer, responses={200: PledgeOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, pledge_id: int):
         data = self.InputSerializer(data=request.data)
@@ -316,11 +408,15 @@ class AssetTransferView(Roles, APIView):
 
     write_roles = (EXCHANGE,)
 
+    @extend_schema_serializer(component_name="AssetTransferInput")
     class InputSerializer(serializers.Serializer):
         to_holder = serializers.IntegerField()
         trade_ref = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema(request=InputSerializer, responses={201: inline_serializer("AssetTransferOutput", {
+        "transfer": serializers.IntegerField(), "from_holder": serializers.IntegerField(),
+        "to_holder": serializers.IntegerField(), "trade_ref": serializers.CharField(), "asset": AssetDetailOutput(),
+    }), **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
@@ -338,11 +434,12 @@ class AssetRetireView(Roles, APIView):
 
     write_roles = (EXCHANGE,)
 
+    @extend_schema_serializer(component_name="AssetRetireInput")
     class InputSerializer(serializers.Serializer):
         beneficiary = serializers.CharField(max_length=200)
         reason = serializers.CharField(max_length=500)
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema(request=InputSerializer, responses={200: AssetDetailOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
@@ -360,6 +457,16 @@ class WebhookOutput(serializers.ModelSerializer):
         fields = ["id", "url", "event_kinds", "active", "created_at"]
 
 
+class WebhookSubscribedOutput(WebhookOutput):
+    """The answer to a subscription (documentation only): the subscription, its secret and the signature header."""
+
+    secret = serializers.CharField(help_text="the HMAC secret; shown only in this response")
+    signature_header = serializers.CharField(help_text="the header that carries each delivery's signature")
+
+    class Meta(WebhookOutput.Meta):
+        fields = [*WebhookOutput.Meta.fields, "secret", "signature_header"]
+
+
 class WebhookDeliveryOutput(serializers.ModelSerializer):
     attempt_log = serializers.SerializerMethodField()
 
@@ -368,26 +475,32 @@ class WebhookDeliveryOutput(serializers.ModelSerializer):
         fields = ["id", "entry_seq", "event_kind", "status", "attempts", "last_status_code", "last_error",
                   "created_at", "delivered_at", "attempt_log"]
 
+    @extend_schema_field(inline_serializer("WebhookAttempt", {
+        "number": serializers.IntegerField(), "attempted_at": serializers.DateTimeField(),
+        "status_code": serializers.IntegerField(allow_null=True), "error": serializers.CharField(),
+        "retry_in_s": serializers.IntegerField(allow_null=True)}, many=True))
     def get_attempt_log(self, delivery) -> list[dict]:
         return [{"number": a.number, "attempted_at": a.attempted_at.isoformat(), "status_code": a.status_code,
                  "error": a.error, "retry_in_s": a.retry_in_s} for a in delivery.attempt_log.all()]
 
 
-class WebhookListView(APIView):
+class WebhookListView(Paged, APIView):
     """The caller's webhook subscriptions; POST subscribes a URL (banks and exchanges). The secret is shown once."""
 
     def get_permissions(self):
         return [role_required(BANK, EXCHANGE)()]
 
+    @extend_schema_serializer(component_name="WebhookSubscribeInput")
     class InputSerializer(serializers.Serializer):
         url = serializers.URLField(max_length=500)
         event_kinds = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=False)
 
+    @extend_schema(responses=WebhookOutput(many=True))
     def get(self, request):
         return paginated(request, self, WebhookSubscription.objects.filter(owner=request.user).order_by("id"),
                          lambda page: WebhookOutput(page, many=True).data)
 
-    @extend_schema(request=InputSerializer)
+    @extend_schema(request=InputSerializer, responses={201: WebhookSubscribedOutput, **problems(400, 403, 422)})
     @idempotent
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -397,12 +510,13 @@ class WebhookListView(APIView):
                          "signature_header": registry.SIGNATURE_HEADER}, status=status.HTTP_201_CREATED)
 
 
-class WebhookDeliveryListView(APIView):
+class WebhookDeliveryListView(Paged, APIView):
     """The delivery log of one of the caller's subscriptions (another user's is 404: it does not exist for you)."""
 
     def get_permissions(self):
         return [role_required(BANK, EXCHANGE)()]
 
+    @extend_schema(responses=WebhookDeliveryOutput(many=True))
     def get(self, request, subscription_id: int):
         subscription = WebhookSubscription.objects.filter(id=subscription_id, owner=request.user).first()
         if subscription is None:

@@ -141,6 +141,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets that share a field name ("status", "kind") with others get names of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "AssetStatusEnum": "ledger.registry_models.Asset.STATUSES",
+        "PartyKindEnum": "ledger.registry_models.Party.KINDS",
+        "RunStatusEnum": "accounting.models.AccountingRun.STATUSES",
+    },
 }
 
 LOGGING = {
