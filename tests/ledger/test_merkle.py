@@ -25,6 +25,14 @@ def _roots_vectors() -> dict:
     return _load("rfc6962_roots.json")
 
 
+def _hasher_params():
+    try:
+        vectors = _roots_vectors()["hasher_vectors"]
+    except BaseException:  # shared data absent: one param that skips (or fails under REQUIRE_SHARED_DATA)
+        return [pytest.param(None, id="vectors-absent")]
+    return [pytest.param(v, id=v["desc"]) for v in vectors]
+
+
 def _inclusion_params():
     try:
         vectors = _load("inclusion_proofs.json")["vectors"]
@@ -63,8 +71,10 @@ def test_node_hash_n123_n456():
         "aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb")
 
 
-@pytest.mark.parametrize("vector", _roots_vectors()["hasher_vectors"], ids=lambda v: v["desc"])
+@pytest.mark.parametrize("vector", _hasher_params())
 def test_hasher_vectors(vector):
+    if vector is None:
+        shared_path("vectors", "rfc6962_roots.json")
     if vector["op"] == "empty_root":
         got = merkle.root([])
     elif vector["op"] == "hash_leaf":
