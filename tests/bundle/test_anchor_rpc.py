@@ -3,8 +3,6 @@ answers like an EVM node (eth_chainId, eth_getTransactionByHash, eth_getTransact
 
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
@@ -14,6 +12,7 @@ from ledger.bundle_checks import encode_anchor_data
 from ledger.models import Anchor
 from ledger.services import checkpoint_sign_latest
 from tests.bundle.test_verify import run_verifier, write
+from tests.loopback import LoopbackServer
 
 pytestmark = pytest.mark.django_db
 CHAIN_ID = 31337
@@ -21,40 +20,19 @@ TX_HASH = "0x" + "5a" * 32
 SENDER = "0x" + "11" * 20
 
 
-class FakeNode:
-    """Answers from `self.answers`; records the methods asked."""
+class FakeNode(LoopbackServer):
+    """Answers JSON-RPC calls from `self.answers`; records the methods asked."""
 
     def __init__(self):
         self.answers: dict[str, object] = {}
         self.asked: list[str] = []
-        node = self
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                node.asked.append(request["method"])
-                body = json.dumps({"jsonrpc": "2.0", "id": request["id"],
-                                   "result": node.answers.get(request["method"])}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def _answer(self, path, headers, body):
+        request = json.loads(body)
+        self.asked.append(request["method"])
+        answer = {"jsonrpc": "2.0", "id": request["id"], "result": self.answers.get(request["method"])}
+        return 200, "application/json", json.dumps(answer).encode()
 
 
 @pytest.fixture

@@ -3,47 +3,26 @@
 import hashlib
 import hmac
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from ledger import registry
 from ledger.models import WebhookDelivery, WebhookSubscription
+from tests.loopback import LoopbackServer
 
 pytestmark = pytest.mark.django_db
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """A tiny HTTP server on 127.0.0.1 that records each POST and answers with the next status in `statuses`."""
 
     def __init__(self, statuses=()):
         self.statuses, self.received = list(statuses), []
-        receiver = self
+        super().__init__(self._answer, path="/hooks/tanhui")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append((dict(self.headers), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 204
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/tanhui"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def _answer(self, path, headers, body):
+        self.received.append((headers, body))
+        return (self.statuses.pop(0) if self.statuses else 204), None, b""
 
 
 def verify(secret: str, headers: dict, body: bytes) -> dict:
