@@ -88,8 +88,31 @@ def _codes(mapping: Mapping[int, float]) -> dict[str, float]:
     return {str(code): value for code, value in sorted(mapping.items())}
 
 
+def _change_and_value(*, alt_stock_t_c, alt_interval, alt_by_pool, years, change_t_c, change_interval,
+                      stock_value, alt_stock_value, npv) -> dict:
+    """The second-epoch and money fields, the same for one parcel and for a run's totals."""
+    out = {}
+    if alt_stock_t_c is not None:
+        out.update({
+            "alt_stock_tC": alt_stock_t_c,
+            "alt_stock_tCO2e": alt_stock_t_c * CO2_PER_C,
+            "alt_stock_ci95_tC": _interval(alt_interval),
+            "alt_stock_by_pool_tC": dict(alt_by_pool),
+            "years": years,
+            "change_tC": change_t_c,
+            "change_tCO2e": change_t_c * CO2_PER_C,
+            "change_ci95_tC": _interval(change_interval),
+            "annual_change_tC_per_yr": change_t_c / years,
+            "annual_change_tCO2e_per_yr": change_t_c / years * CO2_PER_C,
+        })
+    for name, money in (("stock_value", stock_value), ("alt_stock_value", alt_stock_value), ("npv", npv)):
+        if money is not None:
+            out[name] = _money(money)
+    return out
+
+
 def _figures(zonal: ClassAreas, alt_zonal: ClassAreas | None, carbon: ParcelCarbon) -> dict:
-    base = carbon.baseline
+    base, alt, change = carbon.baseline, carbon.alternate, carbon.change
     figures = {
         "area_ha": zonal.geodesic_area_ha,
         "class_area_ha": _codes(base.area_ha_by_class),
@@ -102,28 +125,14 @@ def _figures(zonal: ClassAreas, alt_zonal: ClassAreas | None, carbon: ParcelCarb
         "uncertainty_approach": base.interval.approach,
         "uses_unconfirmed_defaults": carbon.uses_unconfirmed_defaults,
     }
-    if carbon.alternate is not None:
-        alt, change = carbon.alternate, carbon.change
-        figures.update({
-            "alt_class_area_ha": _codes(alt.area_ha_by_class),
-            "alt_nodata_ha": alt_zonal.nodata_ha if alt_zonal else None,
-            "alt_stock_tC": alt.stock_t_c,
-            "alt_stock_tCO2e": alt.stock_t_c * CO2_PER_C,
-            "alt_stock_ci95_tC": _interval(alt.interval),
-            "alt_stock_by_pool_tC": dict(alt.stock_t_c_by_pool),
-            "years": change.years,
-            "change_tC": change.change_t_c,
-            "change_tCO2e": change.change_co2e_t,
-            "change_ci95_tC": _interval(carbon.change_interval),
-            "annual_change_tC_per_yr": change.annual_change_t_c_per_yr,
-            "annual_change_tCO2e_per_yr": change.annual_change_co2e_t_per_yr,
-        })
-    if carbon.stock_value is not None:
-        figures["stock_value"] = _money(carbon.stock_value)
-    if carbon.alt_stock_value is not None:
-        figures["alt_stock_value"] = _money(carbon.alt_stock_value)
-    if carbon.npv_of_change is not None:
-        figures["npv"] = _money(carbon.npv_of_change)
+    if alt is not None:
+        figures["alt_class_area_ha"] = _codes(alt.area_ha_by_class)
+        figures["alt_nodata_ha"] = alt_zonal.nodata_ha if alt_zonal else None
+    figures.update(_change_and_value(
+        alt_stock_t_c=alt.stock_t_c if alt else None, alt_interval=alt.interval if alt else None,
+        alt_by_pool=alt.stock_t_c_by_pool if alt else None, years=change.years if change else None,
+        change_t_c=change.change_t_c if change else None, change_interval=carbon.change_interval,
+        stock_value=carbon.stock_value, alt_stock_value=carbon.alt_stock_value, npv=carbon.npv_of_change))
     return figures
 
 
@@ -138,25 +147,11 @@ def _totals(totals: CarbonTotals, zonal: Sequence[ClassAreas]) -> dict:
         "stock_ci95_tC": _interval(totals.interval),
         "stock_by_pool_tC": dict(totals.stock_t_c_by_pool),
     }
-    if totals.alt_stock_t_c is not None:
-        out.update({
-            "alt_stock_tC": totals.alt_stock_t_c,
-            "alt_stock_tCO2e": totals.alt_stock_t_c * CO2_PER_C,
-            "alt_stock_ci95_tC": _interval(totals.alt_interval),
-            "alt_stock_by_pool_tC": dict(totals.alt_stock_t_c_by_pool),
-            "years": totals.years,
-            "change_tC": totals.change_t_c,
-            "change_tCO2e": totals.change_t_c * CO2_PER_C,
-            "change_ci95_tC": _interval(totals.change_interval),
-            "annual_change_tC_per_yr": totals.annual_change_t_c_per_yr,
-            "annual_change_tCO2e_per_yr": totals.annual_change_co2e_t_per_yr,
-        })
-    if totals.stock_value is not None:
-        out["stock_value"] = _money(totals.stock_value)
-    if totals.alt_stock_value is not None:
-        out["alt_stock_value"] = _money(totals.alt_stock_value)
-    if totals.npv_of_change is not None:
-        out["npv"] = _money(totals.npv_of_change)
+    out.update(_change_and_value(
+        alt_stock_t_c=totals.alt_stock_t_c, alt_interval=totals.alt_interval,
+        alt_by_pool=totals.alt_stock_t_c_by_pool, years=totals.years, change_t_c=totals.change_t_c,
+        change_interval=totals.change_interval, stock_value=totals.stock_value,
+        alt_stock_value=totals.alt_stock_value, npv=totals.npv_of_change))
     return out
 
 
