@@ -18,6 +18,7 @@ The entry's hash is the RFC 6962 leaf hash SHA-256(0x00 || entry bytes), so it i
 its signature is Ed25519 over those 32 hash bytes.
 """
 
+import json
 from datetime import UTC, datetime
 
 import rfc8785
@@ -48,7 +49,10 @@ def parse_timestamp(text: str) -> datetime:
 
 def check_payload(value: object, where: str = "payload") -> None:
     """Raise EntryPayloadError naming the first value that entry bytes cannot carry exactly."""
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        _check_text(value, where)
         return
     if isinstance(value, int):
         if abs(value) > MAX_SAFE_INTEGER:
@@ -64,10 +68,40 @@ def check_payload(value: object, where: str = "payload") -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise EntryPayloadError(f"{where} has key {key!r} of type {type(key).__name__}, want str")
+            _check_text(key, f"{where} key {key!r}")
             check_payload(item, f"{where}.{key}")
         return
     raise EntryPayloadError(f"{where} is a {type(value).__name__}, which JSON cannot carry; want str, int, "
                             "bool, null, list or object")
+
+
+def _check_text(text: str, where: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise EntryPayloadError(f"{where} holds a lone surrogate, which UTF-8 cannot carry") from None
+
+
+def _keys_ascii(value: object) -> bool:
+    if isinstance(value, dict):
+        return all(key.isascii() and _keys_ascii(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_keys_ascii(item) for item in value)
+    return True
+
+
+def canonical_bytes(document: dict) -> bytes:
+    """RFC 8785 bytes of `document`, a JSON object that check_payload accepts (no floats, safe integers).
+
+    For such values RFC 8785 is json.dumps with sorted keys, no spaces and no ASCII escaping, provided every
+    object key is ASCII: RFC 8785 sorts keys by UTF-16 code units, Python by code points, and the two orders part
+    above U+FFFF. That covers the payloads Tanhui writes, at a quarter of the cost; other keys take the rfc8785
+    package. Tests compare both with rfc8785 on generated values.
+    """
+    if _keys_ascii(document):
+        return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    return rfc8785.dumps(document)
 
 
 def check_kind(kind: object) -> None:
@@ -83,4 +117,4 @@ def entry_bytes(*, seq: int, kind: str, payload: dict, timestamp: str, prev_hash
     check_payload(payload)
     document = {"seq": seq, "kind": kind, "payload": payload, "timestamp": timestamp,
                 "prev_hash": bytes(prev_hash).hex()}
-    return rfc8785.dumps(document)
+    return canonical_bytes(document)

@@ -16,6 +16,7 @@ Keep signer keys secret; publish verifier keys. Base64 is standard with padding 
 
 import base64
 import binascii
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -99,11 +100,18 @@ class Signer:
 
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature of `message` (deterministic, RFC 8032)."""
-        return Ed25519PrivateKey.from_private_bytes(self.seed).sign(bytes(message))
+        return _private_key(self.seed).sign(bytes(message))
 
 
+@functools.lru_cache(maxsize=16)
+def _private_key(seed: bytes) -> Ed25519PrivateKey:
+    # Loading a key derives its public half (a scalar multiplication): as costly as the signature itself.
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+@functools.lru_cache(maxsize=16)
 def _public_key_of(seed: bytes) -> bytes:
-    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    return _private_key(seed).public_key().public_bytes_raw()
 
 
 def _split_key(key: str, parts: int, what: str) -> list[str]:

@@ -8,10 +8,13 @@ import random
 from datetime import UTC, datetime
 
 import pytest
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.db import DatabaseError, connection, transaction
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ledger import merkle
+from ledger import codec, merkle
 from ledger.errors import EntryPayloadError, ImmutableEntryError, TreeSizeError
 from ledger.keys import signing_key_load
 from ledger.models import Checkpoint, Entry, TreeNode, VerifierKey
@@ -69,11 +72,40 @@ def test_entries_chain_and_read_back(fixed_clock):
     ({"n": 2**53}, "payload.n is 9007199254740992, outside ±9007199254740991"),
     ({"when": datetime(2026, 1, 1)}, "payload.when is a datetime"),
     ([1, 2], "payload is a list, want a JSON object"),
+    ({"holder": "\ud800"}, "payload.holder holds a lone surrogate"),
+    ({"\udfff": 1}, "payload key '.udfff' holds a lone surrogate"),
 ])
 def test_bad_payloads_refused_and_nothing_written(payload, message):
     with pytest.raises(EntryPayloadError, match=message):
         entry_append(kind="test.note", payload=payload)
     assert Entry.objects.count() == 0
+
+
+# Payload values as check_payload admits them: no floats, integers within ±(2**53 - 1), any keys and text.
+SAFE = 2**53 - 1
+payload_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-SAFE, SAFE) | st.text(st.characters(exclude_categories=["Cs"])),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.text(st.characters(max_codepoint=127)) | st.text("abc_\u00e9\uffff\U0001f600", max_size=3),
+        children, max_size=4),
+    max_leaves=25)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.dictionaries(st.text(st.characters(max_codepoint=127), max_size=8), payload_values, max_size=6))
+def test_entry_bytes_are_rfc8785_for_every_payload_check_payload_admits(payload):
+    entry = {"seq": 7, "kind": "test.note", "payload": payload, "timestamp": "2026-03-01T08:30:00.000000Z",
+             "prev_hash": "ab" * 32}
+    assert codec.entry_bytes(seq=7, kind="test.note", payload=payload, timestamp=entry["timestamp"],
+                             prev_hash=bytes.fromhex("ab" * 32)) == rfc8785.dumps(entry)
+
+
+def test_entry_bytes_escape_and_order_like_rfc8785():
+    # Non-ASCII text, control characters and keys above U+FFFF (UTF-16 order: U+1F600 before U+FFFF).
+    payload = {"\uffff": 1, "\U0001f600": 2, "holder": "平武县\u2028\x1f\"\\\n\x7f"}
+    want = ('{"kind":"k","payload":{"holder":"平武县\u2028\\u001f\\"\\\\\\n\x7f","\U0001f600":2,"\uffff":1},'
+            '"prev_hash":"' + "0" * 64 + '","seq":0,"timestamp":"t"}').encode()
+    assert codec.entry_bytes(seq=0, kind="k", payload=payload, timestamp="t", prev_hash=bytes(32)) == want
 
 
 @pytest.mark.django_db
@@ -165,6 +197,57 @@ def test_tree_sizes_out_of_range_refused():
     with pytest.raises(TreeSizeError, match="no consistency proof from size 0 to size 1"):
         tree_consistency_proof(old_size=0, new_size=1)
     assert tree_root(tree_size=0) == hashlib.sha256(b"").digest()
+
+
+# --- commit and durability on PostgreSQL ----------------------------------------------------------------------
+
+
+def _lsn(function: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}()")
+        high, low = str(cursor.fetchone()[0]).split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_append_commits_without_waiting_and_is_on_disk_before_control_returns(monkeypatch):
+    from ledger import services
+
+    real_flush, wal = services._wal_flush, []
+
+    def flush_watched():
+        wal.append(("written", _lsn("pg_current_wal_insert_lsn")))  # at or past the commit record just made
+        real_flush()
+        wal.append(("flushed", _lsn("pg_current_wal_flush_lsn")))
+
+    monkeypatch.setattr(services, "_wal_flush", flush_watched)
+    with transaction.atomic():
+        entry_append(kind="test.note", payload={"n": 0})
+        entry_append(kind="test.note", payload={"n": 1})
+        assert _synchronous_commit() == "off"  # the lock is not held through the flush
+    # One flush for the transaction, after its commit, reaching past it; SET LOCAL ended with the transaction.
+    assert [what for what, _ in wal] == ["written", "flushed"]
+    assert wal[1][1] >= wal[0][1]
+    assert _synchronous_commit() == "on"
+    assert Entry.objects.count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_checkpoint_commits_synchronously_even_after_an_append_in_its_transaction():
+    from ledger.services import checkpoint_sign_latest
+
+    entry_append(kind="test.note", payload={"n": 0})
+    assert _synchronous_commit() == "off"
+    assert checkpoint_sign_latest(force=True).tree_size == 1
+    assert _synchronous_commit() == "on"
 
 
 # --- concurrency --------------------------------------------------------------------------------------------------
