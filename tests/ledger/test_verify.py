@@ -95,3 +95,42 @@ def test_checkpoint_beyond_entries_is_found(ledger10):
     assert code == 1
     assert "checkpoint 10 is beyond the ledger's 9 entries" in output
     assert Checkpoint.objects.count() == 2
+
+
+# RFC 8032 section 7.1, TEST 1 and TEST 2: public key, message, signature.
+RFC8032_VECTORS = [
+    ("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+     "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"),
+    ("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+     "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"),
+]
+
+
+@pytest.mark.parametrize(("public_key", "message", "signature"), RFC8032_VECTORS)
+def test_entry_signature_check_accepts_rfc8032_vectors_and_refuses_changes(public_key, message, signature):
+    check = verification.signature_check(bytes.fromhex(public_key))
+    message, signature = bytes.fromhex(message), bytes.fromhex(signature)
+    assert check(message, signature)
+    assert not check(message + b"\x00", signature)
+    assert not check(message, signature[:-1] + bytes([signature[-1] ^ 1]))
+    assert not check(message, signature[:63])
+    assert not check(message, b"")
+
+
+def test_entry_signature_check_agrees_with_the_note_verifier():
+    import random
+
+    from ledger import note
+
+    generator = random.Random(8032)
+    for n in range(200):
+        signer = note.Signer(f"test/{n}", b"", generator.randbytes(32))
+        verifier = signer.verifier
+        check = verification.signature_check(verifier.public_key)
+        message = generator.randbytes(32)
+        signature = signer.sign(message)
+        flipped = bytearray(signature)
+        flipped[generator.randrange(64)] ^= 1 << generator.randrange(8)
+        for candidate in (signature, bytes(flipped)):
+            assert check(message, candidate) == verifier.verify(message, candidate)
+        assert check(message, signature)
