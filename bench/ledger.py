@@ -4,7 +4,9 @@
 
 Creates a scratch database `tanhui_bench` on the server (dropped at the end), migrates it, then:
 1. appends through `entry_append` from 1 writer, then from 8 writer processes at once (each append its own
-   transaction, as a request would make it);
+   transaction, as a request would make it); beside them, in the same run, the same payloads inserted into a
+   plain table (no chain, signature or tree; one durable transaction each): what an ordinary audit-log table
+   costs, so the ratio is the price of verifiability;
 2. fills the ledger to --entries with a bulk loader (`bulk_fill`): the same entry bytes, chain, Ed25519
    signatures and stored tree nodes as `entry_append` makes, written with COPY instead of one transaction per
    entry, so that a million entries take minutes, not hours; then signs a checkpoint;
@@ -52,6 +54,11 @@ def _setup_django(server: str, key_dir: str) -> None:
     call_command("migrate", verbosity=0)
 
 
+def _payload(writer: int, n: int) -> dict:
+    return {"asset": f"B-{writer}-{n % 50}", "writer": writer, "n": n, "holder": "510727-collective-0001",
+            "amount": "1000000.00"}
+
+
 def _append_many(count: int, writer: int) -> None:
     from django.db import connections
 
@@ -59,18 +66,32 @@ def _append_many(count: int, writer: int) -> None:
 
     connections.close_all()
     for n in range(count):
-        entry_append(kind="bench.append", payload={"asset": f"B-{writer}-{n % 50}", "writer": writer, "n": n,
-                                                   "holder": "510727-collective-0001", "amount": "1000000.00"})
+        entry_append(kind="bench.append", payload=_payload(writer, n))
     connections.close_all()
 
 
-def bench_appends(writers: int, per_writer: int) -> float:
-    """Appends per second with `writers` processes each making `per_writer` appends."""
+PLAIN_TABLE = "CREATE TABLE bench_plain_log (id bigserial PRIMARY KEY, kind text NOT NULL, payload jsonb NOT NULL, " \
+              "created timestamptz NOT NULL)"
+
+
+def _plain_insert_many(count: int, writer: int) -> None:
+    from django.db import connection, connections, transaction
+
+    connections.close_all()
+    for n in range(count):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("INSERT INTO bench_plain_log (kind, payload, created) VALUES (%s, %s, now())",
+                           ["bench.append", json.dumps(_payload(writer, n))])
+    connections.close_all()
+
+
+def bench_appends(writers: int, per_writer: int, target=_append_many) -> float:
+    """Appends per second with `writers` processes each making `per_writer` appends (through `target`)."""
     from django.db import connections
 
     connections.close_all()
     context = multiprocessing.get_context("fork")
-    processes = [context.Process(target=_append_many, args=(per_writer, w)) for w in range(writers)]
+    processes = [context.Process(target=target, args=(per_writer, w)) for w in range(writers)]
     started = time.perf_counter()
     for process in processes:
         process.start()
@@ -145,6 +166,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--single-appends", type=int, default=2000)
     parser.add_argument("--per-writer", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each append case")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="verify_ledger processes")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
@@ -160,11 +182,19 @@ def main() -> None:
             from ledger.verification import ledger_verify
 
             print(f"cpus {os.cpu_count()}, python {sys.version.split()[0]}")
-            rate = bench_appends(1, args.single_appends)
-            print(f"appends, 1 writer: {rate:.0f}/s ({args.single_appends} appends)")
-            for _ in range(3):
-                rate = bench_appends(8, args.per_writer)
-                print(f"appends, 8 writers: {rate:.0f}/s ({8 * args.per_writer} appends)")
+            from django.db import connection
+
+            with connection.cursor() as cursor:
+                cursor.execute(PLAIN_TABLE)
+            for writers, per_writer in ((1, args.single_appends), (8, args.per_writer)):
+                ours, plain = [], []
+                for _ in range(args.repeats):  # interleaved, so that both see the same machine
+                    ours.append(bench_appends(writers, per_writer))
+                    plain.append(bench_appends(writers, per_writer, _plain_insert_many))
+                print(f"appends, {writers} writer(s), {writers * per_writer} appends per run: entry_append "
+                      f"{' '.join(f'{r:.0f}' for r in ours)}/s, median {statistics.median(ours):.0f}/s; plain "
+                      f"INSERT {' '.join(f'{r:.0f}' for r in plain)}/s, median {statistics.median(plain):.0f}/s; "
+                      f"ratio {statistics.median(ours) / statistics.median(plain):.2f}")
 
             started = time.perf_counter()
             bulk_fill(args.entries)
