@@ -33,6 +33,7 @@ from geo.errors import (
 from ledger.bundle_errors import BundleFormatError, RPCUnavailableError
 from ledger.errors import (
     CheckpointNotFoundError,
+    DurabilityUnconfirmedError,
     EntryNotFoundError,
     EntryPayloadError,
     ImmutableEntryError,
@@ -97,6 +98,7 @@ PROBLEM_TYPES: dict[type[BaseException], ProblemType] = {
     EntryPayloadError: ProblemType(422, "invalid-entry", "Invalid ledger entry"),
     ImmutableEntryError: ProblemType(409, "immutable-entry", "Ledger entries cannot change"),
     InconsistentCheckpointError: ProblemType(409, "inconsistent-checkpoint", "Checkpoint would be inconsistent"),
+    DurabilityUnconfirmedError: ProblemType(503, "durability-unconfirmed", "Committed but not confirmed on disk"),
     # registry
     USCCError: ProblemType(422, "invalid-uscc", "Invalid unified social credit code"),
     RegistryInputError: ProblemType(422, "invalid-registry-request", "Invalid registry request"),

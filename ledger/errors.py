@@ -59,5 +59,9 @@ class InconsistentCheckpointError(LedgerError):
         self.extensions = extensions
 
 
+class DurabilityUnconfirmedError(LedgerError):
+    """A change committed, but the database could not confirm that its ledger entry is on disk."""
+
+
 class SigningKeyError(LedgerError):
     """The configured signing key cannot be read or parsed."""

@@ -6,14 +6,9 @@ Appends are serialised on the single `LogHead` row: SELECT ... FOR UPDATE on Pos
 lock that BEGIN IMMEDIATE takes (settings set transaction_mode IMMEDIATE). The lock is held until the caller's
 outermost transaction commits, so keep the work after an append short.
 
-On PostgreSQL the lock is not held through the commit's WAL flush (early lock release, as in Johnson et al.,
-"Aether: A Scalable Approach to Logging", VLDB 2010): a transaction that appends commits with
-`synchronous_commit = off`, and right after its commit waits for the WAL to be flushed past it before control
-returns to the caller. The caller is never told of an append that a crash could lose. WAL is written in commit
-order, so a crash can only lose a suffix of the log, never leave a gap or a fork. Only a reader that looks in the
-millisecond between another writer's commit and its flush can see an entry that a crash then takes away with
-everything after it; checkpoints are signed in transactions that commit synchronously, so no signed checkpoint
-ever covers such an entry.
+On PostgreSQL an appending transaction commits without waiting for its WAL flush and waits right after its
+commit instead, so the lock is never held through an fsync; docs/ledger.md says why that is safe and what it
+means for readers (`entries_flush_before_showing`).
 """
 
 import logging
@@ -21,13 +16,13 @@ import time
 from typing import NamedTuple
 
 import psycopg
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from config.celery import app as celery_app
 from ledger import codec, merkle, note
 from ledger.conf import ledger_setting
-from ledger.errors import InconsistentCheckpointError, LedgerError
+from ledger.errors import DurabilityUnconfirmedError, InconsistentCheckpointError, LedgerError
 from ledger.keys import signing_key_load, verifier_key_publish
 from ledger.models import Checkpoint, Entry, LogHead, TreeNode
 from ledger.tree import tree_consistency_proof
@@ -116,9 +111,9 @@ def _entry_write(entry: Entry, nodes: list[tuple[int, bytes]], head: Head) -> No
                                             frontier=head.frontier)
         return
     keys, hashes = zip(*nodes, strict=True)
-    # psycopg's own cursor binds on the server, where Django's binds on the client: no escaping of the hashes,
-    # and the statement is prepared once per connection. It runs in the same session and transaction.
-    with psycopg.Cursor(connection.connection) as cursor:
+    # psycopg's own cursor binds parameters on the server, where Django's binds them on the client: the hashes go
+    # as bytes, not escaped text. Same session and transaction; errors still become django.db errors.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(_ENTRY_WRITE_POSTGRESQL, [
             entry.seq, entry.kind, connection.ops.adapt_json_value(entry.payload, None),
             connection.ops.adapt_datetimefield_value(entry.timestamp), entry.prev_hash, entry.hash,
@@ -126,24 +121,63 @@ def _entry_write(entry: Entry, nodes: list[tuple[int, bytes]], head: Head) -> No
     entry._state.adding, entry._state.db = False, connection.alias  # stored: the model now refuses save-over
 
 
+# PostgreSQL. Writing one WAL record (a transactional logical message: no table needed) makes this autocommit
+# statement commit synchronously, so it returns once the WAL is on disk up to now; concurrent callers share the
+# flush. When the WAL is already on disk up to its insert position, nothing is written and nothing waits.
+_WAL_FLUSH = """
+SELECT CASE WHEN pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn() THEN NULL
+            ELSE pg_logical_emit_message(true, 'tanhui.ledger.flush', '') END
+"""
+
+# Run at the start of an append: commit this transaction without waiting for the flush, unless an earlier append
+# in it already arranged that (the setting is already off), a checkpoint was signed in it (checkpoints always
+# commit synchronously), or the session commits asynchronously anyway. Returns a row only when it switched.
+# Savepoint rollbacks undo both settings, as they undo the on_commit callback registered with them.
+_COMMIT_EARLY = """
+SELECT set_config('synchronous_commit', 'off', true)
+WHERE current_setting('synchronous_commit') <> 'off'
+  AND current_setting('tanhui.checkpoint_signed', true) IS DISTINCT FROM 'yes'
+"""
+
+
 def _wal_flush() -> None:
-    """Wait until PostgreSQL's WAL is on disk up to now (so past the commit just made).
+    """After an appending transaction's commit: return once that commit is on disk.
 
-    A transactional logical message is the smallest write that makes an autocommit statement commit
-    synchronously: it needs no table, and concurrent callers share one flush (PostgreSQL's group commit)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_logical_emit_message(true, 'tanhui.ledger.flush', '')")
+    The commit has happened whatever this says. If the wait fails (a dropped connection, say), a flush on a fresh
+    connection covers the commit too; if that fails as well, raise DurabilityUnconfirmedError.
+    """
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_WAL_FLUSH)
+    except DatabaseError:
+        connection.close()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_WAL_FLUSH)
+        except DatabaseError as error:
+            raise DurabilityUnconfirmedError(
+                f"the change was committed, but the database did not confirm that it is on disk ({error}); "
+                "look it up before you repeat it") from error
 
 
-def _commit_without_holding_the_lock_through_the_flush() -> None:
-    """PostgreSQL: let this transaction commit without waiting for its WAL flush, and wait after the commit."""
+def entries_flush_before_showing() -> None:
+    """Call after reading entries and before showing them outside: returns once every entry this session
+    could read is on disk. Entries of other writers can be visible for a moment before their WAL flush (see
+    docs/ledger.md); an entry shown and then lost in a crash would let the registry sign a different entry at
+    the same seq. Inside a transaction, the wait runs after it commits."""
+    if connection.vendor == "postgresql" and connection.connection is not None:
+        transaction.on_commit(_wal_flush)
+
+
+def _commit_early_then_flush() -> None:
+    """PostgreSQL: commit the caller's transaction without holding the head lock through the WAL flush."""
     if connection.vendor != "postgresql":
         return
-    if any(callback is _wal_flush for _, callback, _ in connection.run_on_commit):
-        return  # an earlier append in this transaction arranged it (a savepoint rollback undoes both together)
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO off")
-    transaction.on_commit(_wal_flush)
+        cursor.execute(_COMMIT_EARLY)
+        switched = cursor.fetchone() is not None
+    if switched:
+        transaction.on_commit(_wal_flush)
 
 
 def entry_append(*, kind: str, payload: dict) -> Entry:
@@ -162,7 +196,7 @@ def entry_append(*, kind: str, payload: dict) -> Entry:
     signer = signing_key_load()
     with transaction.atomic():
         verifier_key_publish(signer)
-        _commit_without_holding_the_lock_through_the_flush()
+        _commit_early_then_flush()
         head = _head_locked()
         seq, prev_hash = head.tree_size, head.last_hash
         moment = timezone.now()
@@ -213,8 +247,9 @@ def checkpoint_sign_latest(*, force: bool = False) -> Checkpoint | None:
     with transaction.atomic():
         verifier_key_publish(signer)
         if connection.vendor == "postgresql":  # never show a signed checkpoint before it is on disk
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO on")
+            with connection.cursor() as cursor:  # and keep later appends in this transaction from undoing that
+                cursor.execute("SELECT set_config('synchronous_commit', 'on', true), "
+                               "set_config('tanhui.checkpoint_signed', 'yes', true)")
         head = _head_locked()  # a stable tree while signing; appends wait a few milliseconds
         last = Checkpoint.objects.order_by("-tree_size").first()
         now = timezone.now()

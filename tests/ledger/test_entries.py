@@ -199,57 +199,6 @@ def test_tree_sizes_out_of_range_refused():
     assert tree_root(tree_size=0) == hashlib.sha256(b"").digest()
 
 
-# --- commit and durability on PostgreSQL ----------------------------------------------------------------------
-
-
-def _lsn(function: str) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {function}()")
-        high, low = str(cursor.fetchone()[0]).split("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
-def _synchronous_commit() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        return cursor.fetchone()[0]
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_append_commits_without_waiting_and_is_on_disk_before_control_returns(monkeypatch):
-    from ledger import services
-
-    real_flush, wal = services._wal_flush, []
-
-    def flush_watched():
-        wal.append(("written", _lsn("pg_current_wal_insert_lsn")))  # at or past the commit record just made
-        real_flush()
-        wal.append(("flushed", _lsn("pg_current_wal_flush_lsn")))
-
-    monkeypatch.setattr(services, "_wal_flush", flush_watched)
-    with transaction.atomic():
-        entry_append(kind="test.note", payload={"n": 0})
-        entry_append(kind="test.note", payload={"n": 1})
-        assert _synchronous_commit() == "off"  # the lock is not held through the flush
-    # One flush for the transaction, after its commit, reaching past it; SET LOCAL ended with the transaction.
-    assert [what for what, _ in wal] == ["written", "flushed"]
-    assert wal[1][1] >= wal[0][1]
-    assert _synchronous_commit() == "on"
-    assert Entry.objects.count() == 2
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db
-def test_checkpoint_commits_synchronously_even_after_an_append_in_its_transaction():
-    from ledger.services import checkpoint_sign_latest
-
-    entry_append(kind="test.note", payload={"n": 0})
-    assert _synchronous_commit() == "off"
-    assert checkpoint_sign_latest(force=True).tree_size == 1
-    assert _synchronous_commit() == "on"
-
-
 # --- concurrency --------------------------------------------------------------------------------------------------
 
 WRITERS = 8
