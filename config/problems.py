@@ -220,6 +220,17 @@ def _django_problem(request: HttpRequest, status: int, detail: str) -> JsonRespo
                         json_dumps_params={"ensure_ascii": False})
 
 
+def error_problem(request: HttpRequest, exc: Exception) -> JsonResponse | None:
+    """problem+json for an error of PROBLEM_TYPES raised outside a DRF view (in middleware); None if unknown."""
+    known = _lookup(exc)
+    if known is None:
+        return None
+    body = problem_body(status=known.status, type_uri=known.uri, title=known.title, detail=str(exc),
+                        instance=request.path, **dict(getattr(exc, "extensions", {})))
+    return JsonResponse(body, status=known.status, content_type=PROBLEM_CONTENT_TYPE,
+                        json_dumps_params={"ensure_ascii": False})
+
+
 def not_found(request, exception=None):
     return _django_problem(request, 404, f"no resource at {request.path}")
 

@@ -122,10 +122,12 @@ def _entry_write(entry: Entry, nodes: list[tuple[int, bytes]], head: Head) -> No
 
 
 # PostgreSQL. Writing one WAL record (a transactional logical message: no table needed) makes this autocommit
-# statement commit synchronously, so it returns once the WAL is on disk up to now; concurrent callers share the
-# flush. When the WAL is already on disk up to its insert position, nothing is written and nothing waits.
+# statement commit synchronously, so it returns once the WAL is on disk up to now (and, with synchronous
+# standbys, on theirs); concurrent callers share the flush. Without synchronous standbys, when the local WAL is
+# already on disk up to its insert position, nothing is written and nothing waits.
 _WAL_FLUSH = """
-SELECT CASE WHEN pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn() THEN NULL
+SELECT CASE WHEN current_setting('synchronous_standby_names') = ''
+                 AND pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn() THEN NULL
             ELSE pg_logical_emit_message(true, 'tanhui.ledger.flush', '') END
 """
 
@@ -141,23 +143,19 @@ WHERE current_setting('synchronous_commit') <> 'off'
 
 
 def _wal_flush() -> None:
-    """After an appending transaction's commit: return once that commit is on disk.
+    """After a commit made without waiting for its flush: return once that commit is on disk.
 
-    The commit has happened whatever this says. If the wait fails (a dropped connection, say), a flush on a fresh
-    connection covers the commit too; if that fails as well, raise DurabilityUnconfirmedError.
+    The commit has happened whatever this says. If the wait fails, raise DurabilityUnconfirmedError and do not
+    retry on a new connection: after a crash or a failover, the server that answers may no longer hold the commit,
+    and its WAL would be "on disk" all the same. Later on_commit callbacks (webhooks) then do not run.
     """
     try:
         with connection.cursor() as cursor:
             cursor.execute(_WAL_FLUSH)
-    except DatabaseError:
-        connection.close()
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(_WAL_FLUSH)
-        except DatabaseError as error:
-            raise DurabilityUnconfirmedError(
-                f"the change was committed, but the database did not confirm that it is on disk ({error}); "
-                "look it up before you repeat it") from error
+    except DatabaseError as error:
+        raise DurabilityUnconfirmedError(
+            f"the change was committed, but the database did not confirm that it is on disk ({error}); "
+            "look it up before you repeat it") from error
 
 
 def entries_flush_before_showing() -> None:
