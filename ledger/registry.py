@@ -22,6 +22,7 @@ import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from urllib.parse import urlsplit
 
@@ -66,6 +67,7 @@ from ledger.services import entry_append
 from ledger.uscc import uscc_validate
 
 WEBHOOK_DELIVER_TASK = "ledger.webhook_deliver"
+WEBHOOK_RESEND_TASK = "ledger.webhook_deliveries_resend_stranded"
 SIGNATURE_HEADER = "Tanhui-Signature"
 # Assets whose land is taken: a retired asset's carbon has been claimed, so its land stays taken too.
 OVERLAP_BLOCKING_STATUSES = (Asset.REGISTERED, Asset.CONFIRMED, Asset.RETIRED)
@@ -594,6 +596,37 @@ def webhook_deliveries_create(*, entry: Entry) -> list[WebhookDelivery]:
                                        if not current_app.conf.task_always_eager
                                        else current_app.tasks[WEBHOOK_DELIVER_TASK].delay(i) for i in ids])
     return deliveries
+
+
+def webhook_deliveries_stranded(*, now=None) -> list[int]:
+    """Ids of pending deliveries whose next attempt is overdue by more than WEBHOOK_STRANDED_AFTER_S.
+
+    The next attempt is due when the delivery is created (no attempt yet) or when the last attempt's wait
+    (retry_in_s) ends. Overdue means its task was lost: a broker that dropped it, a worker that died, or a commit
+    whose durability could not be confirmed, after which its webhooks are not sent (docs/ledger.md)."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.WEBHOOK_STRANDED_AFTER_S)
+    last_attempts = {a.delivery_id: a for a in WebhookAttempt.objects.filter(
+        delivery__status=WebhookDelivery.PENDING).order_by("delivery_id", "number")}
+    stranded = []
+    for delivery in WebhookDelivery.objects.filter(status=WebhookDelivery.PENDING).order_by("id"):
+        last = last_attempts.get(delivery.id)
+        due = delivery.created_at if last is None else last.attempted_at + timedelta(seconds=last.retry_in_s or 0)
+        if due + grace < now:
+            stranded.append(delivery.id)
+    return stranded
+
+
+def webhook_deliveries_resend_stranded() -> list[int]:
+    """Send a delivery task again for every stranded delivery; return their ids. Receivers may then see a
+    delivery twice (if its task was only late), as they may with any retry: the Tanhui-Delivery header tells."""
+    stranded = webhook_deliveries_stranded()
+    for delivery_id in stranded:
+        if current_app.conf.task_always_eager:
+            current_app.tasks[WEBHOOK_DELIVER_TASK].delay(delivery_id)
+        else:
+            current_app.send_task(WEBHOOK_DELIVER_TASK, args=[delivery_id])
+    return stranded
 
 
 def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:

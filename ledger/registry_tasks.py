@@ -1,8 +1,14 @@
-"""Celery doorway to webhook delivery: one attempt per run, retried with exponential backoff."""
+"""Celery doorway to webhook delivery: one attempt per run, retried with exponential backoff; a periodic sweep
+resends deliveries whose task was lost."""
 
 from celery import shared_task
 
-from ledger.registry import WEBHOOK_DELIVER_TASK, webhook_deliver
+from ledger.registry import (
+    WEBHOOK_DELIVER_TASK,
+    WEBHOOK_RESEND_TASK,
+    webhook_deliver,
+    webhook_deliveries_resend_stranded,
+)
 
 
 @shared_task(bind=True, name=WEBHOOK_DELIVER_TASK, max_retries=None)
@@ -17,3 +23,9 @@ def webhook_deliver_task(self, delivery_id: int) -> str:
     if retry_in_s is not None:
         raise self.retry(countdown=retry_in_s)
     return delivery.status
+
+
+@shared_task(name=WEBHOOK_RESEND_TASK)
+def webhook_deliveries_resend_task() -> list[int]:
+    """Beat, every WEBHOOK_SWEEP_INTERVAL_S: send the task again for each stranded delivery."""
+    return webhook_deliveries_resend_stranded()

@@ -171,6 +171,8 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 WEBHOOK_RETRY_BASE_S = env_int("WEBHOOK_RETRY_BASE_S", 10)
 WEBHOOK_RETRY_MAX_S = env_int("WEBHOOK_RETRY_MAX_S", 3600)
 WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10)
+WEBHOOK_STRANDED_AFTER_S = env_int("WEBHOOK_STRANDED_AFTER_S", 600)  # a next attempt this overdue lost its task
+WEBHOOK_SWEEP_INTERVAL_S = env_int("WEBHOOK_SWEEP_INTERVAL_S", 300)
 
 # Anchoring checkpoints on an EVM chain (ledger.anchor_services, docs/anchoring.md). Off unless ANCHOR_RPC_URL is
 # set (http(s)://..., or tester://NAME for an in-process chain). ANCHOR_KEY_FILE holds the sender's private key in
@@ -189,6 +191,12 @@ ANCHOR_RETRY_BASE_S = env_int("ANCHOR_RETRY_BASE_S", 30)
 ANCHOR_RETRY_MAX_S = env_int("ANCHOR_RETRY_MAX_S", 3600)
 ANCHOR_DROPPED_AFTER_S = env_int("ANCHOR_DROPPED_AFTER_S", 600)
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+if CELERY_BROKER_URL:  # in-process (no broker) deliveries run inline; nothing can strand them in a queue
+    CELERY_BEAT_SCHEDULE["ledger-webhook-sweep"] = {
+        "task": "ledger.webhook_deliveries_resend_stranded",
+        "schedule": WEBHOOK_SWEEP_INTERVAL_S,
+        "options": {"expires": WEBHOOK_SWEEP_INTERVAL_S},
+    }
 if ANCHOR_RPC_URL:
     CELERY_BEAT_SCHEDULE["ledger-anchoring-tick"] = {
         "task": "ledger.anchoring_tick",

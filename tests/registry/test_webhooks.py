@@ -110,3 +110,50 @@ def test_configured_hosts_and_unknown_kinds(api_user, settings):
                      format="json").status_code == 201
     bad = bank.post("/api/webhooks/", {"url": "http://localhost:1/x", "event_kinds": ["asset.burn"]}, format="json")
     assert bad.status_code == 422 and "asset.burn" in bad.json()["detail"]
+
+
+def _pending_delivery(url: str, *, created_minutes_ago: int):
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    owner = get_user_model().objects.create(username=f"owner-{WebhookSubscription.objects.count()}")
+    subscription = WebhookSubscription.objects.create(owner=owner, url=url, event_kinds=["*"], secret="s" * 64)
+    delivery = WebhookDelivery.objects.create(subscription=subscription, entry_seq=WebhookDelivery.objects.count(),
+                                              event_kind="party.create", event={"event": "party.create"})
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        created_at=timezone.now() - timedelta(minutes=created_minutes_ago))
+    return delivery
+
+
+def test_deliveries_whose_next_attempt_is_overdue_are_stranded(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ledger.models import WebhookAttempt
+
+    settings.WEBHOOK_STRANDED_AFTER_S = 600
+    url = "http://127.0.0.1:9/hooks"
+    never_tried_old = _pending_delivery(url, created_minutes_ago=11)   # due at creation, 11 min > 10 min grace
+    never_tried_new = _pending_delivery(url, created_minutes_ago=9)
+    waiting = _pending_delivery(url, created_minutes_ago=120)          # last attempt 30 min ago said "wait 1 h"
+    overdue = _pending_delivery(url, created_minutes_ago=120)          # last attempt 30 min ago said "wait 5 min"
+    for delivery, wait_s in ((waiting, 3600), (overdue, 300)):
+        attempt = WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=500, retry_in_s=wait_s)
+        WebhookAttempt.objects.filter(pk=attempt.pk).update(attempted_at=timezone.now() - timedelta(minutes=30))
+    delivered = _pending_delivery(url, created_minutes_ago=120)
+    WebhookDelivery.objects.filter(pk=delivered.pk).update(status=WebhookDelivery.DELIVERED)
+    assert registry.webhook_deliveries_stranded() == [never_tried_old.id, overdue.id]
+    assert never_tried_new.id not in registry.webhook_deliveries_stranded()
+
+
+def test_the_sweep_delivers_what_was_stranded():
+    with Receiver() as receiver:
+        stranded = _pending_delivery(receiver.url, created_minutes_ago=60)
+        assert registry.webhook_deliveries_resend_stranded() == [stranded.id]
+        assert len(receiver.received) == 1
+    stranded.refresh_from_db()
+    assert (stranded.status, stranded.attempts) == ("delivered", 1)
+    assert registry.webhook_deliveries_resend_stranded() == []
