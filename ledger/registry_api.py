@@ -365,6 +365,36 @@ class AssetPledgeView(Roles, APIView):
         return Response(pledge_output(pledge), status=status.HTTP_201_CREATED)
 
 
+class PledgeListView(Paged, Roles, APIView):
+    """Pledges, paged, filterable by pledgee (a bank's party id, or `me` for the caller's bank), asset, county
+    and status: a bank's book of pledged carbon sinks."""
+
+    class QuerySerializer(serializers.Serializer):
+        pledgee = serializers.RegexField(r"^(\d+|me)$", required=False,
+                                         help_text="party id of the bank, or `me` for the caller's own bank")
+        asset = serializers.CharField(required=False, help_text="asset code")
+        county = serializers.RegexField(r"^\d{6}$", required=False)
+        status = serializers.ChoiceField(choices=Pledge.STATUSES, required=False)
+
+    @extend_schema(parameters=[QuerySerializer], responses={200: PledgeOutput(many=True), **problems(400, 403, 422)})
+    def get(self, request):
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        pledges = Pledge.objects.select_related("asset").order_by("id")
+        if "pledgee" in q:
+            pledgee = (registry.party_of_user(request.user, kind=Party.BANK).id if q["pledgee"] == "me"
+                       else int(q["pledgee"]))
+            pledges = pledges.filter(pledgee_id=pledgee)
+        if "asset" in q:
+            pledges = pledges.filter(asset__code=q["asset"])
+        if "county" in q:
+            pledges = pledges.filter(asset__county_code=q["county"])
+        if "status" in q:
+            pledges = pledges.filter(status=q["status"])
+        return paginated(request, self, pledges, lambda page: [pledge_output(p) for p in page])
+
+
 def _pledge(pledge_id: int) -> Pledge:
     return get_object_or_404(Pledge.objects.select_related("asset"), id=pledge_id)
 

@@ -25,6 +25,7 @@ urlpatterns += [
     path("assets/<str:code>/pledges/", registry_api.AssetPledgeView.as_view(), name="asset-pledges"),
     path("assets/<str:code>/transfers/", registry_api.AssetTransferView.as_view(), name="asset-transfers"),
     path("assets/<str:code>/retire/", registry_api.AssetRetireView.as_view(), name="asset-retire"),
+    path("pledges/", registry_api.PledgeListView.as_view(), name="pledge-list"),
     path("pledges/<int:pledge_id>/release/", registry_api.PledgeReleaseView.as_view(), name="pledge-release"),
     path("pledges/<int:pledge_id>/enforce/", registry_api.PledgeEnforceView.as_view(), name="pledge-enforce"),
     path("webhooks/", registry_api.WebhookListView.as_view(), name="webhook-list"),

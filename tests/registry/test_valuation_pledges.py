@@ -180,3 +180,28 @@ def test_a_retired_asset_does_nothing_more(roles, valued):
     again = roles.bureau.post("/api/assets/", {"parcel": valued.parcel.id, "rights_type": "forest_land_use",
                                                "holder": roles.holder.id, "evidence": evidence()}, format="json")
     assert again.status_code == 409
+
+
+def test_a_bank_lists_its_pledges_and_anyone_can_filter_them(roles, valued):
+    # Lower 95 % bound 234,666.67 CNY at the default 50 % limit: up to 117,333.33 may be pledged in all.
+    first = pledge(roles.bank, valued.code, "50000.00").json()
+    second = pledge(roles.bank2, valued.code, "40000.00").json()
+    assert roles.bank.post(f"/api/pledges/{first['id']}/release/").status_code == 200
+
+    mine = roles.bank.get("/api/pledges/?pledgee=me").json()
+    assert mine["count"] == 1
+    assert [(p["id"], p["status"], p["amount"]) for p in mine["results"]] == [
+        (first["id"], "released", {"amount": "50000.00", "currency": "CNY"})]
+    active = roles.auditor.get(f"/api/pledges/?asset={valued.code}&status=active").json()["results"]
+    assert [(p["id"], p["pledgee"]) for p in active] == [(second["id"], roles.bank2_party.id)]
+    by_party = roles.exchange.get(f"/api/pledges/?pledgee={roles.bank2_party.id}&county=510727").json()
+    assert [p["id"] for p in by_party["results"]] == [second["id"]]
+    assert roles.bank.get("/api/pledges/?county=510704").json()["count"] == 0
+
+
+@pytest.mark.parametrize(("query", "status"), [("pledgee=me", 403), ("status=lapsed", 400), ("county=51", 400),
+                                                ("pledgee=bank-a", 400)])
+def test_bad_pledge_queries(roles, query, status):
+    response = roles.auditor.get(f"/api/pledges/?{query}")
+    assert response.status_code == status, response.json()
+    assert response["Content-Type"] == "application/problem+json"
