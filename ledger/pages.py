@@ -201,7 +201,31 @@ def pledge_release(request, pledge_id: int):
         messages.error(request, str(exc))
     else:
         messages.success(request, gettext("Pledge %(id)s released.") % {"id": pledge.id})
+    if request.POST.get("back") == "pledges":
+        return redirect("page-pledges")
     return redirect("page-asset", code=pledge.asset.code)
+
+
+@role_page_required(BANK)
+def pledge_book(request):
+    """The signed-in bank's pledges, newest first, with their assets and a release button for active ones."""
+    try:
+        bank = registry.party_of_user(request.user, kind=Party.BANK)
+    except RegistryForbiddenError as exc:
+        return render(request, "ledger/pledges.html", {"pledges": [], "problem": str(exc)}, status=403)
+    pledges = list(Pledge.objects.filter(pledgee=bank).select_related("asset", "asset__holder").order_by("-id"))
+    active = [p for p in pledges if p.status == Pledge.ACTIVE]
+    return render(request, "ledger/pledges.html", {
+        "bank": bank, "pledges": pledges, "active_count": len(active),
+        "active_totals": sorted(_totals_by_currency(active).items()),
+    })
+
+
+def _totals_by_currency(pledges) -> dict:
+    totals = {}
+    for pledge in pledges:
+        totals[pledge.currency] = totals.get(pledge.currency, 0) + pledge.amount
+    return totals
 
 
 # --- registration ------------------------------------------------------------------------------------------------

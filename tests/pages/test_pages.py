@@ -61,6 +61,7 @@ PAGES = [  # (url builder, role, an English string, its Chinese translation)
     (lambda c: "/runs/", "bureau", "Start a run", "发起核算"),
     (lambda c: f"/runs/{c.run.id}/", "bureau", "Accounting run", "碳汇核算"),
     (lambda c: "/assets/register/", "bureau", "Recently registered", "最近登记"),
+    (lambda c: "/pledges/", "bank", "No pledges yet", "尚无质押"),
     (lambda c: "/verify/", None, "Verify a pledge bundle", "验证质押数据包"),
     (lambda c: "/ledger/", None, "Public ledger", "公开账本"),
     (lambda c: "/accounts/login/", None, "Sign in", "登录"),
@@ -198,6 +199,33 @@ def test_pledge_and_release(client, county):
     assert "released" in response.content.decode()
     pledge.refresh_from_db()
     assert pledge.status == "released"
+
+
+def test_a_bank_sees_its_pledges_and_releases_one_from_the_list(client, county):
+    client.force_login(county.bank_user)
+    for amount in ("1000", "2500.50"):
+        client.post(f"/assets/{county.asset.code}/pledge/", {"amount": amount, "currency": "CNY",
+                                                             "term_months": 12}, **EN)
+    page = client.get("/pledges/", **EN).content.decode()
+    assert "2 active pledges · 3,500.50 CNY" in page
+    assert page.count(f'href="/assets/{county.asset.code}/"') >= 2
+    first = county.asset.pledges.order_by("id").first()
+    response = client.post(f"/pledges/{first.id}/release/", {"back": "pledges"}, follow=True, **EN)
+    assert response.redirect_chain[-1][0] == "/pledges/"
+    page = response.content.decode()
+    assert f"Pledge {first.id} released." in page
+    assert "1 active pledge · 2,500.50 CNY" in page
+    assert "1 active pledge" in page and "released" in page
+    assert "生效中的质押 1 笔" in client.get("/pledges/", **ZH).content.decode()
+
+
+def test_only_banks_have_a_pledge_book(client, county, page_user):
+    client.force_login(county.bureau)
+    assert client.get("/pledges/", **EN).status_code == 403
+    client.force_login(page_user("bank", username="bank-without-party"))
+    response = client.get("/pledges/", **EN)
+    assert response.status_code == 403
+    assert "acts for no bank party" in response.content.decode()
 
 
 def test_run_start_and_progress_page(client, county, django_capture_on_commit_callbacks):
