@@ -155,10 +155,21 @@ def test_an_anchor_claimed_by_one_sender_is_not_sent_by_another(evm, checkpoint_
                                                  "options": {"expires": 120}}}),
 ])
 def test_beat_schedule_only_when_rpc_url_is_set(rpc_url, schedule, tmp_path):
+    assert _beat_schedule(tmp_path, ANCHOR_RPC_URL=rpc_url, ANCHOR_INTERVAL_S="120") == schedule
+
+
+def test_webhook_sweep_scheduled_only_with_a_broker(tmp_path):
+    sweep = {"task": "ledger.webhook_deliveries_resend_stranded", "schedule": 60, "options": {"expires": 60}}
+    assert _beat_schedule(tmp_path, CELERY_BROKER_URL="redis://127.0.0.1:6379/9",
+                          WEBHOOK_SWEEP_INTERVAL_S="60") == {"ledger-webhook-sweep": sweep}
+
+
+def _beat_schedule(tmp_path, **settings_env) -> dict:
+    """CELERY_BEAT_SCHEDULE as a fresh process computes it from the environment (no broker unless given)."""
     code = ("import json, django; from django.conf import settings; django.setup(); "
             "print(json.dumps(settings.CELERY_BEAT_SCHEDULE, sort_keys=True))")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.base", "ANCHOR_RPC_URL": rpc_url,
-           "ANCHOR_INTERVAL_S": "120", "TANHUI_VAR_DIR": str(tmp_path)}
+    env = {key: value for key, value in os.environ.items() if key not in ("CELERY_BROKER_URL", "ANCHOR_RPC_URL")}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings.base", TANHUI_VAR_DIR=str(tmp_path), **settings_env)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT,
                             check=True)
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == schedule
+    return json.loads(result.stdout.strip().splitlines()[-1])
