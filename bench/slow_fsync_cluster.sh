@@ -6,9 +6,9 @@
 #     .venv/bin/python bench/ledger.py --server postgres://postgres@127.0.0.1:5499 ...
 #     bench/slow_fsync_cluster.sh stop       # stops it and removes its files
 set -euo pipefail
-dir=/tmp/tanhui-slow-fsync
+dir="${TMPDIR:-/tmp}/tanhui-slow-fsync"
 port=5499
-bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+bin="${PG_BINDIR:-$(pg_config --bindir)}"  # the server's initdb and pg_ctl
 case "${1:-}" in
   start)
     rm -rf "$dir" && mkdir -p "$dir" && chown postgres "$dir"
