@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from accounting.models import AccountingRun
 from config.pages import role_page_required
 from config.pagetags import LABELS
-from config.roles import BANK, BUREAU, has_role
+from config.roles import BANK, BUREAU, EXCHANGE, has_role
 from geo.errors import CountyScopeError
 from geo.models import Parcel, user_county_code
 from geo.svgmap import MapFeature, svg_map
@@ -89,7 +89,17 @@ class PledgeForm(forms.Form):
     term_months = forms.IntegerField(label=_("Term, months"), min_value=1, max_value=600, initial=36)
 
 
-def _asset_page(request, asset: Asset, *, value_form=None, pledge_form=None, status=200):
+class TransferForm(forms.Form):
+    to_holder = forms.ModelChoiceField(Party.objects.none(), label=_("New holder"), empty_label=None)
+    trade_ref = forms.CharField(label=_("Trade reference"), max_length=100, required=False)
+
+    def __init__(self, *args, asset: Asset, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_holder"].queryset = Party.objects.filter(kind__in=Party.HOLDER_KINDS).exclude(
+            id=asset.holder_id).order_by("name")
+
+
+def _asset_page(request, asset: Asset, *, value_form=None, pledge_form=None, transfer_form=None, status=200):
     parcel = asset.parcel
     valuation = asset.valuation
     density = float(valuation.stock_t_c) / parcel.area_ha if valuation and parcel.area_ha > 0 else None
@@ -108,8 +118,10 @@ def _asset_page(request, asset: Asset, *, value_form=None, pledge_form=None, sta
         "can_confirm": own_county and asset.status == Asset.REGISTERED,
         "can_value": own_county and asset.status == Asset.CONFIRMED,
         "can_pledge": bank_party is not None and asset.status == Asset.CONFIRMED and valuation is not None,
+        "can_transfer": has_role(request.user, EXCHANGE) and asset.status == Asset.CONFIRMED and not active,
         "value_form": value_form or ValueForm(asset=asset, initial={"currency": "CNY"}),
         "pledge_form": pledge_form or PledgeForm(initial={"currency": valuation.currency if valuation else "CNY"}),
+        "transfer_form": transfer_form or TransferForm(asset=asset),
     }, status=status)
 
 
@@ -187,6 +199,25 @@ def pledge_create(request, code: str):
         return _asset_page(request, asset, pledge_form=form, status=409)
     messages.success(request, gettext("Pledge %(id)s registered on asset %(code)s.") % {"id": pledge.id,
                                                                                   "code": asset.code})
+    return redirect("page-asset", code=asset.code)
+
+
+@require_POST
+@role_page_required(EXCHANGE)
+def asset_transfer(request, code: str):
+    asset = _asset(code)
+    form = TransferForm(request.POST, asset=asset)
+    if not form.is_valid():
+        return _asset_page(request, asset, transfer_form=form, status=422)
+    data = form.cleaned_data
+    try:
+        registry.asset_transfer(asset=asset, to_holder=data["to_holder"], trade_ref=data["trade_ref"],
+                                created_by=request.user)
+    except (AssetStateError, RegistryInputError) as exc:
+        form.add_error(None, str(exc))
+        return _asset_page(request, asset, transfer_form=form, status=409)
+    messages.success(request, gettext("Asset %(code)s transferred to %(holder)s.") % {
+        "code": asset.code, "holder": data["to_holder"].name})
     return redirect("page-asset", code=asset.code)
 
 

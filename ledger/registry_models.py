@@ -22,6 +22,7 @@ class Party(models.Model):
     BANK, EXCHANGE, BUREAU = "bank", "exchange", "bureau"
     KINDS = (COLLECTIVE, COMPANY, HOUSEHOLD, INDIVIDUAL, BANK, EXCHANGE, BUREAU)
     ORGANISATIONS = (COLLECTIVE, COMPANY, BANK, EXCHANGE, BUREAU)
+    HOLDER_KINDS = (COLLECTIVE, COMPANY, HOUSEHOLD, INDIVIDUAL)  # who may hold an asset's rights
 
     kind = models.CharField(max_length=16, choices=[(k, k) for k in KINDS])
     name = models.CharField(max_length=200)

@@ -228,6 +228,37 @@ def test_only_banks_have_a_pledge_book(client, county, page_user):
     assert "acts for no bank party" in response.content.decode()
 
 
+def test_an_exchange_settles_a_transfer_from_the_asset_page(client, county, page_user):
+    buyer = registry.party_create(kind="company", name="Sichuan Green Energy Co.", uscc="91510100MA61R0XX5W")
+    client.force_login(page_user("exchange"))
+    page = client.get(f"/assets/{county.asset.code}/", **ZH).content.decode()
+    assert 'id="transfer-form"' in page and "办理转让" in page
+    assert f'<option value="{county.holder.id}"' not in page  # the holder cannot be its own buyer
+    assert f'<option value="{county.bank.id}"' not in page  # banks hold pledges, not rights
+    response = client.post(f"/assets/{county.asset.code}/transfer/", {"to_holder": buyer.id,
+                                                                      "trade_ref": "SCEEX-2026-0042"},
+                           follow=True, **EN)
+    assert f"Asset {county.asset.code} transferred to Sichuan Green Energy Co." in response.content.decode()
+    county.asset.refresh_from_db()
+    assert county.asset.holder_id == buyer.id
+    assert county.asset.transfers.get().trade_ref == "SCEEX-2026-0042"
+
+
+def test_a_pledged_asset_offers_no_transfer_and_refuses_one(client, county, page_user):
+    buyer = registry.party_create(kind="household", name="Zhao household")
+    registry.pledge_create(asset=county.asset, pledgee=county.bank, amount=Decimal(1000), currency="CNY",
+                           term_months=12)
+    client.force_login(page_user("exchange"))
+    assert 'id="transfer-form"' not in client.get(f"/assets/{county.asset.code}/", **EN).content.decode()
+    response = client.post(f"/assets/{county.asset.code}/transfer/", {"to_holder": buyer.id}, **EN)
+    assert response.status_code == 409
+    assert "cannot be transferred while pledge" in response.content.decode()
+    county.asset.refresh_from_db()
+    assert county.asset.holder_id == county.holder.id
+    client.force_login(county.bank_user)
+    assert client.post(f"/assets/{county.asset.code}/transfer/", {"to_holder": buyer.id}, **EN).status_code == 403
+
+
 def test_run_start_and_progress_page(client, county, django_capture_on_commit_callbacks):
     client.force_login(county.bureau)
     with django_capture_on_commit_callbacks(execute=True):
