@@ -97,6 +97,7 @@ class TransferForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["to_holder"].queryset = Party.objects.filter(kind__in=Party.HOLDER_KINDS).exclude(
             id=asset.holder_id).order_by("name")
+        self.fields["to_holder"].label_from_instance = lambda p: f"{p.name} · {LABELS.get(p.kind, p.kind)}"
 
 
 def _asset_page(request, asset: Asset, *, value_form=None, pledge_form=None, transfer_form=None, status=200):

@@ -235,6 +235,8 @@ def test_an_exchange_settles_a_transfer_from_the_asset_page(client, county, page
     assert 'id="transfer-form"' in page and "办理转让" in page
     assert f'<option value="{county.holder.id}"' not in page  # the holder cannot be its own buyer
     assert f'<option value="{county.bank.id}"' not in page  # banks hold pledges, not rights
+    assert f'<option value="{buyer.id}">Sichuan Green Energy Co. · company</option>' in client.get(
+        f"/assets/{county.asset.code}/", **EN).content.decode()
     response = client.post(f"/assets/{county.asset.code}/transfer/", {"to_holder": buyer.id,
                                                                       "trade_ref": "SCEEX-2026-0042"},
                            follow=True, **EN)
