@@ -10,6 +10,7 @@ urlpatterns = [
     path("assets/<str:code>/value/", pages.asset_value, name="page-asset-value"),
     path("assets/<str:code>/pledge/", pages.pledge_create, name="page-pledge-create"),
     path("assets/<str:code>/transfer/", pages.asset_transfer, name="page-asset-transfer"),
+    path("assets/<str:code>/retire/", pages.asset_retire, name="page-asset-retire"),
     path("pledges/", pages.pledge_book, name="page-pledges"),
     path("pledges/<int:pledge_id>/release/", pages.pledge_release, name="page-pledge-release"),
     path("verify/", pages.verify_page, name="page-verify"),

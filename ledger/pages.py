@@ -100,7 +100,13 @@ class TransferForm(forms.Form):
         self.fields["to_holder"].label_from_instance = lambda p: f"{p.name} · {LABELS.get(p.kind, p.kind)}"
 
 
-def _asset_page(request, asset: Asset, *, value_form=None, pledge_form=None, transfer_form=None, status=200):
+class RetireForm(forms.Form):
+    beneficiary = forms.CharField(label=_("Beneficiary of the offset claim"), max_length=200)
+    reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+def _asset_page(request, asset: Asset, *, value_form=None, pledge_form=None, transfer_form=None, retire_form=None,
+                status=200):
     parcel = asset.parcel
     valuation = asset.valuation
     density = float(valuation.stock_t_c) / parcel.area_ha if valuation and parcel.area_ha > 0 else None
@@ -123,6 +129,7 @@ def _asset_page(request, asset: Asset, *, value_form=None, pledge_form=None, tra
         "value_form": value_form or ValueForm(asset=asset, initial={"currency": "CNY"}),
         "pledge_form": pledge_form or PledgeForm(initial={"currency": valuation.currency if valuation else "CNY"}),
         "transfer_form": transfer_form or TransferForm(asset=asset),
+        "retire_form": retire_form or RetireForm(),
     }, status=status)
 
 
@@ -219,6 +226,23 @@ def asset_transfer(request, code: str):
         return _asset_page(request, asset, transfer_form=form, status=409)
     messages.success(request, gettext("Asset %(code)s transferred to %(holder)s.") % {
         "code": asset.code, "holder": data["to_holder"].name})
+    return redirect("page-asset", code=asset.code)
+
+
+@require_POST
+@role_page_required(EXCHANGE)
+def asset_retire(request, code: str):
+    asset = _asset(code)
+    form = RetireForm(request.POST)
+    if not form.is_valid():
+        return _asset_page(request, asset, retire_form=form, status=422)
+    try:
+        registry.asset_retire(asset=asset, created_by=request.user, **form.cleaned_data)
+    except (AssetStateError, RegistryInputError) as exc:
+        form.add_error(None, str(exc))
+        return _asset_page(request, asset, retire_form=form, status=409)
+    messages.success(request, gettext("Asset %(code)s retired for %(beneficiary)s.") % {
+        "code": asset.code, "beneficiary": form.cleaned_data["beneficiary"]})
     return redirect("page-asset", code=asset.code)
 
 

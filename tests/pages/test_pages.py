@@ -261,6 +261,25 @@ def test_a_pledged_asset_offers_no_transfer_and_refuses_one(client, county, page
     assert client.post(f"/assets/{county.asset.code}/transfer/", {"to_holder": buyer.id}, **EN).status_code == 403
 
 
+def test_an_exchange_retires_an_asset_for_an_offset_claim(client, county, page_user):
+    client.force_login(page_user("exchange"))
+    page = client.get(f"/assets/{county.asset.code}/", **ZH).content.decode()
+    assert 'id="retire-form"' in page and "注销用于抵消" in page
+    missing = client.post(f"/assets/{county.asset.code}/retire/", {"beneficiary": "", "reason": "x"}, **EN)
+    assert missing.status_code == 422
+    assert field_error(missing.content.decode(), "beneficiary")
+    response = client.post(f"/assets/{county.asset.code}/retire/", {
+        "beneficiary": "Chengdu Metro Line 18", "reason": "2026 operations offset"}, follow=True, **EN)
+    page = response.content.decode()
+    assert f"Asset {county.asset.code} retired for Chengdu Metro Line 18." in page
+    assert 'id="retire-form"' not in page and 'id="transfer-form"' not in page
+    county.asset.refresh_from_db()
+    assert county.asset.status == "retired"
+    again = client.post(f"/assets/{county.asset.code}/retire/", {"beneficiary": "B", "reason": "R"}, **EN)
+    assert again.status_code == 409
+    assert "only a confirmed asset can be retired" in again.content.decode()
+
+
 def test_run_start_and_progress_page(client, county, django_capture_on_commit_callbacks):
     client.force_login(county.bureau)
     with django_capture_on_commit_callbacks(execute=True):
