@@ -18,8 +18,8 @@ from accounting.methods.spec import METHOD_SPECS
 from accounting.methods.valuation import ValuationTerms
 from accounting.models import AccountingRun, MethodVersion, ParcelResult
 from accounting.services import accounting_run_create, method_version_create
-from config.api import PAGE_PARAMETERS, Paged, page_schema, paginated, problems
-from config.roles import BUREAU, role_required
+from config.common.api import PAGE_PARAMETERS, Paged, page_schema, paginated, problems
+from config.common.roles import BUREAU, role_required
 from geo.errors import CountyScopeError
 from geo.models import Parcel, Raster, user_county_code
 

@@ -1,11 +1,16 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_noop
 
 from geo.models import Parcel, Raster
 
 
 class ImmutableError(Exception):
     """A published method version, or a finished result, cannot change."""
+
+    http_status = 409
+    problem_slug = "immutable"
+    problem_title = gettext_noop("Cannot change a published record")
 
 
 class MethodVersion(models.Model):

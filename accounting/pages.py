@@ -18,8 +18,8 @@ from accounting.methods.units import CO2_PER_C
 from accounting.methods.valuation import ValuationTerms
 from accounting.models import AccountingRun, MethodVersion
 from accounting.services import RunInputError, accounting_run_create, method_version_create
-from config.pages import role_page_required
-from config.roles import BUREAU
+from config.common.pages import role_page_required
+from config.common.roles import BUREAU
 from geo.counties import CountyCodeError, validate_county_code
 from geo.models import Parcel, Raster, user_county_code
 from geo.svgmap import MapFeature, svg_map

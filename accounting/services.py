@@ -11,6 +11,7 @@ from celery import current_app
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounting.engine import RunInputs, account_parcels
 from accounting.methods import default_tables_sha256
@@ -18,7 +19,7 @@ from accounting.methods.errors import MethodError
 from accounting.methods.spec import method_parameters_hash, validate_method_parameters
 from accounting.methods.valuation import ValuationTerms
 from accounting.models import AccountingRun, MethodVersion, ParcelResult
-from config.version import code_version
+from config.common.version import code_version
 from geo.legends import legend_from_snapshot
 from geo.models import Parcel, Raster
 
@@ -29,6 +30,10 @@ PROGRESS_EVERY_S = 1.0
 
 class RunInputError(ValueError):
     """A run that cannot be queued as asked; the message names the fault."""
+
+    http_status = 422
+    problem_slug = "invalid-run"
+    problem_title = gettext_noop("Invalid accounting run")
 
 
 def method_version_create(*, kind: str, parameters: dict, name: str = "", created_by=None) -> tuple[MethodVersion,

@@ -62,7 +62,7 @@ def _payload(writer: int, n: int) -> dict:
 def _append_many(count: int, writer: int) -> None:
     from django.db import connections
 
-    from ledger.services import entry_append
+    from ledger.log.services import entry_append
 
     connections.close_all()
     for n in range(count):
@@ -106,8 +106,8 @@ def bulk_fill(target_size: int) -> None:
     """Extend the ledger to `target_size` entries with COPY, producing exactly what entry_append would."""
     from django.db import connection, transaction
 
-    from ledger import codec, merkle
-    from ledger.keys import signing_key_load, verifier_key_publish
+    from ledger.core import codec, merkle
+    from ledger.log.keys import signing_key_load, verifier_key_publish
     from ledger.models import LogHead, TreeNode
 
     signer = signing_key_load()
@@ -176,10 +176,10 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="tanhui-bench-") as key_dir:
             _setup_django(args.server, key_dir)
-            from ledger import merkle
-            from ledger.services import checkpoint_sign_latest
-            from ledger.tree import tree_consistency_proof, tree_inclusion_proof, tree_root
-            from ledger.verification import ledger_verify
+            from ledger.core import merkle
+            from ledger.log.services import checkpoint_sign_latest
+            from ledger.log.tree import tree_consistency_proof, tree_inclusion_proof, tree_root
+            from ledger.log.verification import ledger_verify
 
             print(f"cpus {os.cpu_count()}, python {sys.version.split()[0]}")
             from django.db import connection

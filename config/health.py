@@ -9,8 +9,8 @@ from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 from kombu import Connection
 
-from config.problems import PROBLEM_CONTENT_TYPE
-from ledger.anchor_services import anchoring_health
+from config.common.problems import PROBLEM_CONTENT_TYPE
+from ledger.anchoring.services import anchoring_health
 
 
 def check_database() -> str | None:

@@ -2,9 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config.api import WhoAmIView
 from config.health import healthz
-from config.pages import SignInView, SignOutView, home
+from config.views import SignInView, SignOutView, WhoAmIView, home
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

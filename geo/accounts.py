@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from config.roles import BUREAU, ROLES
+from config.common.roles import BUREAU, ROLES
 from geo.counties import validate_county_code
 from geo.models import CountyMembership
 

@@ -11,9 +11,9 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import PAGE_PARAMETERS, Paged, page_schema, paginated, problems
-from config.errors import UploadTooLarge
-from config.roles import BUREAU, role_required
+from config.common.api import PAGE_PARAMETERS, Paged, page_schema, paginated, problems
+from config.common.errors import UploadTooLarge
+from config.common.roles import BUREAU, role_required
 from geo.errors import CountyScopeError, LegendError, RasterTooLargeError
 from geo.legends import BUILTIN_LEGENDS, builtin_legend, legend_from_upload
 from geo.models import Parcel, Raster, user_county_code

@@ -1,6 +1,6 @@
 """Errors the geo app raises where it understands the fault. HTTP-free: config/problems.py maps them."""
 
-from geo.legends import LegendError
+from geo.legends import LegendError, gettext_noop
 
 __all__ = ["CountyScopeError", "DuplicateParcelError", "LegendError", "ParcelError", "RasterConflictError",
            "RasterError", "RasterTooLargeError"]
@@ -9,12 +9,20 @@ __all__ = ["CountyScopeError", "DuplicateParcelError", "LegendError", "ParcelErr
 class RasterError(ValueError):
     """An upload that is not a usable land-cover raster; the message names the fault."""
 
+    http_status = 422
+    problem_slug = "invalid-raster"
+    problem_title = gettext_noop("Invalid raster")
+
     def __init__(self, message: str, **extensions):
         super().__init__(message)
         self.extensions = extensions
 
 
 class RasterTooLargeError(RasterError):
+
+    http_status = 413
+    problem_slug = "raster-too-large"
+    problem_title = gettext_noop("Raster too large")
     def __init__(self, size_bytes: int, limit_bytes: int):
         super().__init__(f"raster is {size_bytes} bytes; the limit (MAX_RASTER_BYTES) is {limit_bytes} bytes",
                          size_bytes=size_bytes, limit_bytes=limit_bytes)
@@ -23,9 +31,17 @@ class RasterTooLargeError(RasterError):
 class RasterConflictError(RasterError):
     """The same bytes are already registered with another epoch or legend."""
 
+    http_status = 409
+    problem_slug = "raster-conflict"
+    problem_title = gettext_noop("Raster already registered differently")
+
 
 class ParcelError(ValueError):
     """One or more features of a parcel file are unusable. `problems` lists each: {"index", "code", "detail"}."""
+
+    http_status = 422
+    problem_slug = "invalid-parcels"
+    problem_title = gettext_noop("Invalid parcels")
 
     def __init__(self, problems: list[dict]):
         self.problems = problems
@@ -38,9 +54,17 @@ class ParcelError(ValueError):
 class DuplicateParcelError(ParcelError):
     """A parcel code already used in its county (or twice in one file)."""
 
+    http_status = 409
+    problem_slug = "duplicate-parcel"
+    problem_title = gettext_noop("Duplicate parcel code")
+
 
 class CountyScopeError(Exception):
     """A bureau user acting outside its own county."""
+
+    http_status = 403
+    problem_slug = "outside-your-county"
+    problem_title = gettext_noop("Outside your county")
 
 
 class ZonalError(ValueError):

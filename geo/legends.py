@@ -10,6 +10,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+
+def gettext_noop(message: str) -> str:
+    """Mark `message` for translation (makemessages finds it by this name) without importing Django."""
+    return message
+
 FOREST_LAND = "forest_land"
 CROPLAND = "cropland"
 GRASSLAND = "grassland"
@@ -21,6 +26,10 @@ IPCC_CATEGORIES = (FOREST_LAND, CROPLAND, GRASSLAND, WETLANDS, SETTLEMENTS, OTHE
 
 class LegendError(ValueError):
     """A legend that cannot be used: unknown name, malformed file, or a class without an IPCC category."""
+
+    http_status = 422
+    problem_slug = "invalid-legend"
+    problem_title = gettext_noop("Invalid legend")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from config.pages import role_page_required
-from config.roles import BUREAU
+from config.common.pages import role_page_required
+from config.common.roles import BUREAU
 from geo.errors import CountyScopeError, LegendError, ParcelError, RasterError
 from geo.legends import BUILTIN_LEGENDS, builtin_legend, legend_from_upload
 from geo.models import Parcel, Raster, user_county_code

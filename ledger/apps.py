@@ -6,5 +6,12 @@ class LedgerConfig(AppConfig):
     verbose_name = "Rights ledger"
 
     def ready(self):
-        # Registers the registry's replay check with verify_ledger and its webhook task with Celery.
-        from ledger import registry_checks, registry_tasks  # noqa: F401
+        # The registry's replay check joins verify_ledger; webhooks hear of every append; Celery learns the tasks.
+        from ledger.anchoring import tasks as anchoring_tasks  # noqa: F401
+        from ledger.log import tasks as log_tasks  # noqa: F401
+        from ledger.log.services import on_entry_appended
+        from ledger.registry import checks  # noqa: F401
+        from ledger.webhooks import tasks as webhook_tasks  # noqa: F401
+        from ledger.webhooks.services import webhook_deliveries_create
+
+        on_entry_appended(webhook_deliveries_create)

@@ -31,15 +31,15 @@ from shapely.geometry import MultiPoint, box, mapping
 from accounting.methods.valuation import ValuationTerms
 from accounting.models import AccountingRun
 from accounting.services import accounting_run_create, method_version_create
-from config.roles import AUDITOR, BANK, BUREAU, EXCHANGE
+from config.common.roles import AUDITOR, BANK, BUREAU, EXCHANGE
 from geo.accounts import api_user_create
 from geo.legends import builtin_legend
 from geo.models import Parcel
 from geo.services import parcel_import, raster_ingest
-from ledger import registry
-from ledger.models import Asset, Party, Pledge
-from ledger.services import checkpoint_sign_latest
-from ledger.uscc import uscc_check_character
+from ledger.log.services import checkpoint_sign_latest
+from ledger.registry import services as registry
+from ledger.registry.models import Asset, Party, Pledge
+from ledger.registry.uscc import uscc_check_character
 
 COUNTY = "510727"  # Pingwu County, Mianyang, Sichuan
 SEED = 20260510

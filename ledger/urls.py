@@ -1,6 +1,10 @@
 from django.urls import path
 
-from ledger import api
+from ledger.anchoring import api as anchor_api
+from ledger.bundles import api as bundle_api
+from ledger.log import api
+from ledger.registry import api as registry_api
+from ledger.webhooks import api as webhook_api
 
 urlpatterns = [
     path("ledger/checkpoint/", api.CheckpointLatestView.as_view(), name="ledger-checkpoint"),
@@ -12,8 +16,6 @@ urlpatterns = [
     path("ledger/consistency/", api.ConsistencyProofView.as_view(), name="ledger-consistency"),
 ]
 
-# The rights registry (ledger.registry_api).
-from ledger import registry_api  # noqa: E402
 
 urlpatterns += [
     path("parties/", registry_api.PartyListView.as_view(), name="party-list"),
@@ -28,20 +30,16 @@ urlpatterns += [
     path("pledges/", registry_api.PledgeListView.as_view(), name="pledge-list"),
     path("pledges/<int:pledge_id>/release/", registry_api.PledgeReleaseView.as_view(), name="pledge-release"),
     path("pledges/<int:pledge_id>/enforce/", registry_api.PledgeEnforceView.as_view(), name="pledge-enforce"),
-    path("webhooks/", registry_api.WebhookListView.as_view(), name="webhook-list"),
-    path("webhooks/<int:subscription_id>/deliveries/", registry_api.WebhookDeliveryListView.as_view(),
+    path("webhooks/", webhook_api.WebhookListView.as_view(), name="webhook-list"),
+    path("webhooks/<int:subscription_id>/deliveries/", webhook_api.WebhookDeliveryListView.as_view(),
          name="webhook-deliveries"),
 ]
 
-# On-chain anchors of checkpoints (ledger.anchor_api).
-from ledger import anchor_api  # noqa: E402
 
 urlpatterns += [
     path("ledger/anchors/", anchor_api.AnchorListView.as_view(), name="ledger-anchors"),
 ]
 
-# Pledge bundles, certificates and verification (ledger.bundle_api).
-from ledger import bundle_api  # noqa: E402
 
 urlpatterns += [
     path("assets/<str:code>/bundle/", bundle_api.BundleView.as_view(), name="asset-bundle"),

@@ -6,12 +6,25 @@ Every message says what was expected and what came, with the numbers.
 from __future__ import annotations
 
 
+def gettext_noop(message: str) -> str:
+    """Mark `message` for translation (makemessages finds it by this name) without importing Django."""
+    return message
+
+
 class MethodError(ValueError):
     """Base class for everything the carbon methods refuse."""
+
+    http_status = 422
+    problem_slug = "method-cannot-apply"
+    problem_title = gettext_noop("Method cannot be applied")
 
 
 class MethodParameterError(MethodError):
     """Parameters that do not match the method's spec. `problems` maps each bad parameter path to what is wrong."""
+
+    http_status = 422
+    problem_slug = "invalid-method-parameters"
+    problem_title = gettext_noop("Invalid method parameters")
 
     def __init__(self, kind: str, problems: dict[str, str]):
         self.kind = kind

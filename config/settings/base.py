@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_int, env_list, env_str, secret_key_from_file
+from config.common.env import env_bool, env_int, env_list, env_str, secret_key_from_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("TANHUI_VAR_DIR", str(BASE_DIR / "var")))
@@ -32,7 +32,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "ledger.middleware.EntriesOnDiskMiddleware",  # outermost: runs after every other middleware has read
+    "ledger.log.middleware.EntriesOnDiskMiddleware",  # outermost: runs after every other middleware has read
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -61,7 +61,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            "libraries": {"tanhui": "config.pagetags"},
+            "libraries": {"tanhui": "config.common.pagetags"},
         },
     },
 ]
@@ -144,8 +144,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Choice sets that share a field name ("status", "kind") with others get names of their own.
     "ENUM_NAME_OVERRIDES": {
-        "AssetStatusEnum": "ledger.registry_models.Asset.STATUSES",
-        "PartyKindEnum": "ledger.registry_models.Party.KINDS",
+        "AssetStatusEnum": "ledger.registry.models.Asset.STATUSES",
+        "PartyKindEnum": "ledger.registry.models.Party.KINDS",
         "RunStatusEnum": "accounting.models.AccountingRun.STATUSES",
     },
 }
@@ -174,7 +174,7 @@ WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10)
 WEBHOOK_STRANDED_AFTER_S = env_int("WEBHOOK_STRANDED_AFTER_S", 600)  # a next attempt this overdue lost its task
 WEBHOOK_SWEEP_INTERVAL_S = env_int("WEBHOOK_SWEEP_INTERVAL_S", 300)
 
-# Anchoring checkpoints on an EVM chain (ledger.anchor_services, docs/anchoring.md). Off unless ANCHOR_RPC_URL is
+# Anchoring checkpoints on an EVM chain (ledger.anchoring.services, docs/anchoring.md). Off unless ANCHOR_RPC_URL is
 # set (http(s)://..., or tester://NAME for an in-process chain). ANCHOR_KEY_FILE holds the sender's private key in
 # hex (unset: VAR_DIR/keys/anchor.key, created on first use); ANCHOR_TO receives the value-0 transactions (unset: the
 # sender itself). ANCHOR_GAS_LIMIT 0 computes the limit from the data (intrinsic gas + ANCHOR_GAS_MARGIN). Faults are

@@ -6,8 +6,8 @@ import yaml
 from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from config.api import PROBLEM_MEDIA_TYPE
-from config.problems import PROBLEM_CONTENT_TYPE
+from config.common.api import PROBLEM_MEDIA_TYPE
+from config.common.problems import PROBLEM_CONTENT_TYPE
 
 # Django converters in a route ("<int:pledge_id>", "<code>") become OpenAPI path parameters ("{pledge_id}").
 CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from config.roles import role_required
+from config.common.roles import role_required
 
 
 class BankOnlyView(APIView):

@@ -1,6 +1,6 @@
 """A deliberately naive RFC 6962 tree, written straight from the RFC's recursive definitions (section 2.1).
 
-It recomputes every subtree from scratch, so it is slow and obviously right; tests compare `ledger.merkle` and the
+It recomputes every subtree from scratch, so it is slow and obviously right; tests compare `ledger.core.merkle` and the
 database tree with it. It shares no code with either.
 """
 

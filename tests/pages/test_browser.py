@@ -14,8 +14,8 @@ import pytest
 
 from accounting.models import MethodVersion
 from geo.models import Raster
-from ledger import registry
 from ledger.models import Asset, Pledge
+from ledger.registry import services as registry
 from tests.pages.conftest import PASSWORD, POOL_TABLE_CSV, county_raster, parcels_geojson
 
 pytestmark = pytest.mark.browser

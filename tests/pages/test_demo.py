@@ -9,7 +9,7 @@ from accounting.models import AccountingRun
 from geo.models import Parcel, Raster
 from ledger.demo import COLLECTIVE, COMPANY, land_cover
 from ledger.models import Asset, Entry, Pledge
-from ledger.uscc import uscc_validate
+from ledger.registry.uscc import uscc_validate
 
 
 def test_demo_land_cover_is_reproducible_and_varied():

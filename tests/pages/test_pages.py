@@ -13,8 +13,8 @@ from accounting.services import accounting_run_create, method_version_create
 from geo.legends import builtin_legend
 from geo.models import Parcel
 from geo.services import parcel_import, raster_ingest
-from ledger import registry
 from ledger.models import Party
+from ledger.registry import services as registry
 from tests.pages.conftest import COUNTY, POOL_TABLE_CSV, county_raster, parcels_geojson
 
 pytestmark = pytest.mark.django_db

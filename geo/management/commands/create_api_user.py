@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from config.roles import ROLES
+from config.common.roles import ROLES
 from geo.accounts import ApiUserError, api_user_create
 from geo.counties import CountyCodeError
 

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from rest_framework.authtoken.models import Token
 
-from config.roles import BUREAU
+from config.common.roles import BUREAU
 from geo.accounts import api_user_create
 
 DEMO_COUNTY = "510727"  # Pingwu County, Sichuan: the demo county

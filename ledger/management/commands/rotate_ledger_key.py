@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ledger.errors import SigningKeyError
-from ledger.keys import signing_key_rotate
+from ledger.core.errors import SigningKeyError
+from ledger.log.keys import signing_key_rotate
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from ledger.models import Checkpoint, Entry
-from ledger.verification import ledger_verify
+from ledger.log.models import Checkpoint, Entry
+from ledger.log.verification import ledger_verify
 
 
 class Command(BaseCommand):

@@ -1,0 +1,108 @@
+"""HTTP-free errors of the ledger, raised where the fault is understood.
+
+This module imports nothing from Django: the pure cores (`ledger.core`) and the offline bundle
+verifier raise these too. `config/problems.py` maps them to problem+json; `extensions` carries named values.
+"""
+
+
+def gettext_noop(message: str) -> str:
+    """Mark `message` for translation (makemessages finds it by this name) without importing Django."""
+    return message
+
+
+class LedgerError(Exception):
+    """Base class of every ledger error."""
+
+    extensions: dict = {}
+
+
+class ProofError(LedgerError, ValueError):
+    """A Merkle inclusion or consistency proof is malformed or does not lead to the expected root."""
+
+    http_status = 422
+    problem_slug = "invalid-proof"
+    problem_title = gettext_noop("Invalid Merkle proof")
+
+
+class NoteError(LedgerError, ValueError):
+    """A signed note, a key string or a checkpoint body is malformed, or its signatures do not verify."""
+
+    http_status = 422
+    problem_slug = "invalid-note"
+    problem_title = gettext_noop("Invalid signed note")
+
+
+class EntryPayloadError(LedgerError, ValueError):
+    """A ledger entry's kind or payload cannot be recorded (not canonical JSON we can reproduce)."""
+
+    http_status = 422
+    problem_slug = "invalid-entry"
+    problem_title = gettext_noop("Invalid ledger entry")
+
+
+class EntryNotFoundError(LedgerError, LookupError):
+    """No entry with the requested sequence number (yet)."""
+
+    http_status = 404
+    problem_slug = "entry-not-found"
+    problem_title = gettext_noop("No such ledger entry")
+
+    def __init__(self, seq: int, tree_size: int):
+        super().__init__(f"no entry {seq}: the ledger holds {tree_size} entries (seq 0..{tree_size - 1})")
+        self.extensions = {"seq": seq, "tree_size": tree_size}
+
+
+class TreeSizeError(LedgerError, ValueError):
+    """A requested tree size is outside what the ledger holds or what a proof allows."""
+
+    http_status = 422
+    problem_slug = "invalid-tree-size"
+    problem_title = gettext_noop("Tree size out of range")
+
+    def __init__(self, message: str, **extensions):
+        super().__init__(message)
+        self.extensions = extensions
+
+
+class CheckpointNotFoundError(LedgerError, LookupError):
+    """No signed checkpoint matches the request."""
+
+    http_status = 404
+    problem_slug = "checkpoint-not-found"
+    problem_title = gettext_noop("No such checkpoint")
+
+    def __init__(self, message: str, **extensions):
+        super().__init__(message)
+        self.extensions = extensions
+
+
+class ImmutableEntryError(LedgerError):
+    """Someone tried to change or delete a ledger entry; entries are append-only."""
+
+    http_status = 409
+    problem_slug = "immutable-entry"
+    problem_title = gettext_noop("Ledger entries cannot change")
+
+
+class InconsistentCheckpointError(LedgerError):
+    """The tree the registry would sign is not an extension of the last signed checkpoint: signing is refused."""
+
+    http_status = 409
+    problem_slug = "inconsistent-checkpoint"
+    problem_title = gettext_noop("Checkpoint would be inconsistent")
+
+    def __init__(self, message: str, **extensions):
+        super().__init__(message)
+        self.extensions = extensions
+
+
+class DurabilityUnconfirmedError(LedgerError):
+    """A change committed, but the database could not confirm that its ledger entry is on disk."""
+
+    http_status = 503
+    problem_slug = "durability-unconfirmed"
+    problem_title = gettext_noop("Committed but not confirmed on disk")
+
+
+class SigningKeyError(LedgerError):
+    """The configured signing key cannot be read or parsed."""

@@ -1,0 +1,97 @@
+"""HTTP-free errors of the rights registry, raised where the fault is understood. No Django.
+
+`config/problems.py` maps each class to a status and a problem type; `extensions` become named members of the
+problem (e.g. `overlaps`, `pledge_id`, `expected_check_character`).
+"""
+
+from django.utils.translation import gettext_noop
+
+from ledger.registry.uscc import USCCError
+
+__all__ = ["AssetNotFoundError", "AssetPledgedError", "AssetStateError", "IdempotencyKeyReusedError",
+           "ParcelOverlapError", "PledgeLimitError", "RegistryError", "RegistryForbiddenError",
+           "RegistryInputError", "USCCError", "ValuationError"]
+
+
+class RegistryError(Exception):
+    """Base class of the registry's errors."""
+
+    def __init__(self, message: str, **extensions):
+        super().__init__(message)
+        self.extensions = extensions
+
+
+class RegistryInputError(RegistryError, ValueError):
+    """A request the registry cannot act on as given (unknown party, bad evidence digest, ...): 422."""
+
+    http_status = 422
+    problem_slug = "invalid-registry-request"
+    problem_title = gettext_noop("Invalid registry request")
+
+
+class RegistryForbiddenError(RegistryError):
+    """The caller may see this object but may not do this to it (another bank's pledge, another county): 403."""
+
+    http_status = 403
+    problem_slug = "registry-forbidden"
+    problem_title = gettext_noop("Not yours to change")
+
+
+class AssetNotFoundError(RegistryError, LookupError):
+    """No such asset, pledge or subscription, or none the caller may see: 404."""
+
+    http_status = 404
+    problem_slug = "not-found"
+    problem_title = gettext_noop("Not found")
+
+
+class ParcelOverlapError(RegistryError):
+    """The parcel overlaps one or more assets beyond the tolerance: 409, naming each asset and overlap."""
+
+    http_status = 409
+    problem_slug = "parcel-overlaps-asset"
+    problem_title = gettext_noop("Parcel overlaps a registered asset")
+
+    def __init__(self, *, overlaps: list[dict], tolerance_ha: float):
+        shown = "; ".join(f"parcel overlaps asset {o['asset_code']} by {o['overlap_ha']:.2f} ha" for o in overlaps)
+        super().__init__(f"{shown} (tolerance {tolerance_ha:g} ha)", overlaps=overlaps, tolerance_ha=tolerance_ha)
+
+
+class AssetStateError(RegistryError):
+    """The asset's status does not allow this (not confirmed, not valued, retired, already confirmed): 409."""
+
+    http_status = 409
+    problem_slug = "asset-state"
+    problem_title = gettext_noop("Asset cannot do this in its state")
+
+
+class AssetPledgedError(AssetStateError):
+    """A transfer or retirement while a pledge is active: 409 naming the pledge."""
+
+    http_status = 409
+    problem_slug = "asset-pledged"
+    problem_title = gettext_noop("Asset is pledged")
+
+
+class PledgeLimitError(RegistryError):
+    """Active pledges would exceed the loan-to-value limit of the valuation's lower 95% bound: 409."""
+
+    http_status = 409
+    problem_slug = "pledge-limit-exceeded"
+    problem_title = gettext_noop("Loan-to-value limit exceeded")
+
+
+class ValuationError(RegistryError, ValueError):
+    """An accounting result that cannot value the asset (run not succeeded, parcel not in the run, no price): 422."""
+
+    http_status = 422
+    problem_slug = "cannot-value-asset"
+    problem_title = gettext_noop("Cannot value the asset")
+
+
+class IdempotencyKeyReusedError(RegistryError, ValueError):
+    """An Idempotency-Key already used for a different request: 422."""
+
+    http_status = 422
+    problem_slug = "idempotency-key-reused"
+    problem_title = gettext_noop("Idempotency key used for another request")

@@ -1,0 +1,394 @@
+"""What the rights registry does: parties, assets, ownership confirmation, valuation, pledges, transfers and
+retirement.
+
+Every service that changes an asset, a pledge or a party is one transaction: it locks what it reads, checks,
+writes the projection rows and appends the ledger entry that records the change (`ledger.log.services.entry_append`),
+so the tables and the ledger commit together or not at all. The entries' payloads are listed in `ledger.core.replay`,
+which rebuilds these tables from them; `ledger.registry.projection` reads the tables in the same shape. Webhooks
+for each entry are queued by the log's append listener (`ledger.webhooks`).
+
+Locks: registrations in one county are serialised (a PostgreSQL transaction-level advisory lock on the county,
+then the county-year serial counter row FOR UPDATE), so that of two overlapping registrations exactly one wins.
+Pledges, transfers, retirements and confirmations lock the asset row FOR UPDATE first. On SQLite every write
+transaction takes the database's write lock at BEGIN (settings: transaction_mode IMMEDIATE), which serialises
+them all.
+"""
+
+import re
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from shapely.geometry import shape
+
+from accounting.models import AccountingRun, ParcelResult
+from geo.area import geodesic_area_ha
+from geo.errors import CountyScopeError
+from geo.models import Parcel
+from ledger.core import replay
+from ledger.core.money import MONEY_QUANTUM, PCT_QUANTUM, PRICE_QUANTUM, STOCK_QUANTUM, decimal_text
+from ledger.log.models import Entry
+from ledger.log.services import entry_append
+from ledger.registry.errors import (
+    AssetPledgedError,
+    AssetStateError,
+    ParcelOverlapError,
+    PledgeLimitError,
+    RegistryForbiddenError,
+    RegistryInputError,
+    ValuationError,
+)
+from ledger.registry.models import Asset, AssetSerialCounter, Party, Pledge, Retirement, Transfer, Valuation
+from ledger.registry.projection import parcel_facts
+from ledger.registry.uscc import uscc_validate
+
+# Assets whose land is taken: a retired asset's carbon has been claimed, so its land stays taken too.
+OVERLAP_BLOCKING_STATUSES = (Asset.REGISTERED, Asset.CONFIRMED, Asset.RETIRED)
+ADVISORY_LOCK_NAMESPACE = 0x7448  # "tH": pg_advisory_xact_lock(namespace, county code as an integer)
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _append(kind: str, payload: dict) -> Entry:
+    """Append the registry entry inside the caller's transaction."""
+    return entry_append(kind=kind, payload=payload)
+
+
+# --- parties ---------------------------------------------------------------------------------------------------
+
+
+def party_create(*, kind: str, name: str, uscc: str | None = None, user=None) -> Party:
+    """Create a party and record it (`party.create`). Organisations need a valid unified social credit code;
+    households and individuals carry none. `user` is the API account acting for a bank or exchange party."""
+    if kind not in Party.KINDS:
+        raise RegistryInputError(f"party kind must be one of {', '.join(Party.KINDS)}; got {kind!r}")
+    name = (name or "").strip()
+    if not name:
+        raise RegistryInputError("a party needs a name")
+    if kind in Party.ORGANISATIONS:
+        if not uscc:
+            raise RegistryInputError(f"a {kind} is an organisation and needs its unified social credit code (uscc)")
+        uscc = uscc_validate(uscc)
+    elif uscc:
+        raise RegistryInputError(f"a {kind} carries no unified social credit code; leave uscc empty")
+    else:
+        uscc = None
+    with transaction.atomic():
+        if uscc and Party.objects.filter(uscc=uscc).exists():
+            raise RegistryInputError(f"a party with unified social credit code {uscc} already exists", uscc=uscc)
+        if user is not None and Party.objects.filter(user=user).exists():
+            raise RegistryInputError(f"user {user.get_username()} already acts for a party")
+        party = Party.objects.create(kind=kind, name=name, uscc=uscc, user=user)
+        _append("party.create", {"party": party.id, "kind": kind, "name": name, "uscc": uscc})
+    return party
+
+
+def party_of_user(user, *, kind: str) -> Party:
+    """The party `user` acts for, which must be of `kind`; RegistryForbiddenError otherwise."""
+    party = Party.objects.filter(user=user, kind=kind).first() if user.is_authenticated else None
+    if party is None:
+        raise RegistryForbiddenError(f"your user acts for no {kind} party; register it first (POST /api/parties/)")
+    return party
+
+
+# --- assets ----------------------------------------------------------------------------------------------------
+
+
+def _county_scope(county_code: str | None, asset_county: str, doing: str) -> None:
+    if county_code != asset_county:
+        raise CountyScopeError(f"a bureau of county {county_code or '(none)'} cannot {doing} in county {asset_county}")
+
+
+def _county_lock(county_code: str) -> None:
+    """Serialise registrations in one county until this transaction ends (PostgreSQL; SQLite is serial)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, int(county_code)])
+
+
+def _serial_counter_locked(county_code: str, year: int) -> AssetSerialCounter:
+    AssetSerialCounter.objects.bulk_create([AssetSerialCounter(county_code=county_code, year=year)],
+                                           ignore_conflicts=True)
+    return AssetSerialCounter.objects.select_for_update().get(county_code=county_code, year=year)
+
+
+def asset_overlaps(*, parcel: Parcel, tolerance_ha: float) -> list[dict]:
+    """Assets (of OVERLAP_BLOCKING_STATUSES) whose parcel overlaps `parcel` by more than `tolerance_ha` geodesic
+    hectares: [{"asset_code", "overlap_ha"}] by code. Bounding boxes preselect; shapely intersects."""
+    candidates = (Asset.objects.filter(status__in=OVERLAP_BLOCKING_STATUSES, parcel__min_lon__lte=parcel.max_lon,
+                                       parcel__max_lon__gte=parcel.min_lon, parcel__min_lat__lte=parcel.max_lat,
+                                       parcel__max_lat__gte=parcel.min_lat)
+                  .select_related("parcel").order_by("code"))
+    land = shape(parcel.geometry)
+    found = []
+    for asset in candidates:
+        common = land.intersection(shape(asset.parcel.geometry))
+        if common.is_empty:
+            continue
+        overlap_ha = geodesic_area_ha(common)
+        if overlap_ha > tolerance_ha:
+            found.append({"asset_code": asset.code, "overlap_ha": round(overlap_ha, 6)})
+    return found
+
+
+def _evidence_checked(evidence: list[dict]) -> list[dict]:
+    checked = []
+    for index, item in enumerate(evidence or []):
+        name, digest = str(item.get("name", "")).strip(), str(item.get("sha256", "")).strip().lower()
+        if not name:
+            raise RegistryInputError(f"evidence {index} has no name")
+        if not SHA256_HEX.match(digest):
+            raise RegistryInputError(f"evidence {index} ({name}): sha256 must be 64 hex digits, got {digest!r}")
+        checked.append({"name": name, "sha256": digest})
+    return checked
+
+
+def asset_register(*, parcel: Parcel, rights_type: str, holder: Party, evidence: list[dict], county_code: str | None,
+                   registered_by=None) -> Asset:
+    """Register `parcel` as an asset of `holder` with a new serial code (`asset.register`).
+
+    `county_code` is the registering bureau's county, which must be the parcel's (CountyScopeError). Refused with
+    ParcelOverlapError when the parcel overlaps an asset beyond ASSET_OVERLAP_TOLERANCE_HA.
+    """
+    _county_scope(county_code, parcel.county_code, "register assets")
+    if rights_type not in Asset.RIGHTS_TYPES:
+        raise RegistryInputError(f"rights_type must be one of {', '.join(Asset.RIGHTS_TYPES)}; got {rights_type!r}")
+    if holder.kind in (Party.BANK, Party.EXCHANGE, Party.BUREAU):
+        raise RegistryInputError(f"party {holder.id} is a {holder.kind}, not a rights holder")
+    evidence = _evidence_checked(evidence)
+    tolerance_ha = float(settings.ASSET_OVERLAP_TOLERANCE_HA)
+    with transaction.atomic():
+        _county_lock(parcel.county_code)
+        year = timezone.now().year
+        counter = _serial_counter_locked(parcel.county_code, year)
+        overlaps = asset_overlaps(parcel=parcel, tolerance_ha=tolerance_ha)
+        if overlaps:
+            raise ParcelOverlapError(overlaps=overlaps, tolerance_ha=tolerance_ha)
+        counter.last_sequence += 1
+        counter.save(update_fields=["last_sequence"])
+        code = f"{parcel.county_code}-{year}-{counter.last_sequence:06d}"
+        asset = Asset.objects.create(code=code, county_code=parcel.county_code, year=year,
+                                     sequence=counter.last_sequence, parcel=parcel, rights_type=rights_type,
+                                     holder=holder, evidence=evidence, registered_by=registered_by)
+        _append("asset.register", {
+            "asset": code, "county": parcel.county_code, "year": year, "sequence": counter.last_sequence,
+            "rights_type": rights_type, "holder": holder.id, "parcel": parcel_facts(parcel), "evidence": evidence,
+        })
+    return asset
+
+
+def _asset_locked(asset: Asset) -> Asset:
+    return Asset.objects.select_for_update().get(pk=asset.pk)
+
+
+def _active_pledge_of(asset: Asset) -> Pledge | None:
+    return asset.pledges.filter(status=Pledge.ACTIVE).order_by("id").first()
+
+
+def asset_confirm(*, asset: Asset, county_code: str | None) -> Asset:
+    """Confirm ownership of a registered asset after review (`asset.confirm`); only its county's bureau may."""
+    _county_scope(county_code, asset.county_code, "confirm assets")
+    with transaction.atomic():
+        asset = _asset_locked(asset)
+        if asset.status != Asset.REGISTERED:
+            raise AssetStateError(f"asset {asset.code} is {asset.status}; only a registered asset can be confirmed",
+                                  asset_code=asset.code, asset_status=asset.status)
+        asset.status, asset.confirmed_at = Asset.CONFIRMED, timezone.now()
+        asset.save(update_fields=["status", "confirmed_at"])
+        _append("asset.confirm", {"asset": asset.code})
+    return asset
+
+
+def asset_value(*, asset: Asset, run: AccountingRun, county_code: str | None, price_per_t_co2e: Decimal | None = None,
+                currency: str | None = None, valued_by=None) -> Valuation:
+    """Attach run `run`'s result for the asset's parcel as its current valuation (`asset.value`).
+
+    The price is `price_per_t_co2e` in `currency` when given; otherwise the run's own price per t C (a run queued
+    with valuation terms). Money values: `ledger.core.replay.valuation_money` (stock × price, × 44/12 per t CO2e).
+    """
+    _county_scope(county_code, asset.county_code, "value assets")
+    if run.status != AccountingRun.SUCCEEDED:
+        raise ValuationError(f"run {run.id} is {run.status}; only a succeeded run can value an asset", run=run.id)
+    result = ParcelResult.objects.filter(run=run, parcel_id=asset.parcel_id).first()
+    if result is None:
+        raise ValuationError(f"run {run.id} has no result for parcel {asset.parcel.code} (asset {asset.code})",
+                             run=run.id)
+    if price_per_t_co2e is not None:
+        price, per, currency = Decimal(price_per_t_co2e), Valuation.PER_T_CO2E, currency or "CNY"
+    elif run.price_per_t_c is not None:
+        price, per, currency = run.price_per_t_c, Valuation.PER_T_C, run.currency
+    else:
+        raise ValuationError(f"run {run.id} carries no price; give price_per_tCO2e and currency", run=run.id)
+    if price < 0:
+        raise ValuationError(f"price must be >= 0, got {price}")
+    price_text = decimal_text(price, PRICE_QUANTUM)
+    stock = decimal_text(result.stock_t_c, STOCK_QUANTUM)
+    low = decimal_text(result.stock_ci95_low_t_c, STOCK_QUANTUM)
+    high = decimal_text(result.stock_ci95_high_t_c, STOCK_QUANTUM)
+    payload = {
+        "asset": asset.code, "run": run.id, "parcel_result": result.id, "method_sha256": run.method_sha256,
+        "input_raster_sha256": list(run.input_raster_sha256), "code_version": run.code_version,
+        "stock_tC": stock, "stock_tCO2e": decimal_text(result.stock_co2e_t, STOCK_QUANTUM),
+        "stock_ci95_tC": [low, high],
+        f"price_per_{per}": {"amount": price_text, "currency": currency},
+        "value": {"amount": replay.valuation_money(stock_t_c=stock, price_amount=price_text, price_per=per),
+                  "currency": currency},
+        "value_ci95_low": {"amount": replay.valuation_money(stock_t_c=low, price_amount=price_text, price_per=per),
+                           "currency": currency},
+    }
+    with transaction.atomic():
+        asset = _asset_locked(asset)
+        if asset.status != Asset.CONFIRMED:
+            raise AssetStateError(f"asset {asset.code} is {asset.status}; only a confirmed asset can be valued",
+                                  asset_code=asset.code, asset_status=asset.status)
+        valuation = Valuation.objects.create(
+            asset=asset, run=run, parcel_result=result, method_sha256=run.method_sha256,
+            input_raster_sha256=list(run.input_raster_sha256), code_version=run.code_version,
+            stock_t_c=Decimal(stock), stock_co2e_t=Decimal(payload["stock_tCO2e"]), stock_ci95_low_t_c=Decimal(low),
+            stock_ci95_high_t_c=Decimal(high), price_amount=Decimal(price_text), price_per=per, currency=currency,
+            value_amount=Decimal(payload["value"]["amount"]),
+            value_ci95_low_amount=Decimal(payload["value_ci95_low"]["amount"]), created_by=valued_by)
+        asset.valuation = valuation
+        asset.save(update_fields=["valuation"])
+        _append("asset.value", {"asset": asset.code, "valuation": valuation.id, **{
+            k: v for k, v in payload.items() if k != "asset"}})
+    return valuation
+
+
+# --- pledges ---------------------------------------------------------------------------------------------------
+
+
+def pledge_create(*, asset: Asset, pledgee: Party, amount: Decimal, currency: str, term_months: int,
+                  ltv_limit_pct: Decimal | None = None, created_by=None) -> Pledge:
+    """Register a pledge of `pledgee` on a confirmed, valued asset (`pledge.create`).
+
+    Refused (PledgeLimitError) when the active pledges plus this one would exceed the strictest loan-to-value
+    limit among them (default PLEDGE_LTV_LIMIT_PCT) times the valuation's money value at its lower 95% bound.
+    The asset row is locked, so concurrent pledges are checked one after another.
+    """
+    if pledgee.kind != Party.BANK:
+        raise RegistryInputError(f"the pledgee must be a bank; party {pledgee.id} is a {pledgee.kind}")
+    amount = Decimal(amount)
+    if amount <= 0:
+        raise RegistryInputError(f"amount must be > 0, got {amount}")
+    ltv = Decimal(ltv_limit_pct if ltv_limit_pct is not None else settings.PLEDGE_LTV_LIMIT_PCT)
+    if not Decimal(0) < ltv <= Decimal(100):
+        raise RegistryInputError(f"ltv_limit_pct must be in (0, 100], got {ltv}")
+    if term_months < 1:
+        raise RegistryInputError(f"term_months must be >= 1, got {term_months}")
+    amount_text, ltv_text = decimal_text(amount, MONEY_QUANTUM), decimal_text(ltv, PCT_QUANTUM)
+    with transaction.atomic():
+        asset = _asset_locked(asset)
+        if asset.status != Asset.CONFIRMED:
+            raise AssetStateError(f"asset {asset.code} is {asset.status}; only a confirmed asset can be pledged",
+                                  asset_code=asset.code, asset_status=asset.status)
+        valuation = asset.valuation
+        if valuation is None:
+            raise AssetStateError(f"asset {asset.code} has no valuation; value it before pledging",
+                                  asset_code=asset.code)
+        if currency != valuation.currency:
+            raise RegistryInputError(f"pledge currency {currency} differs from the valuation's {valuation.currency}")
+        active = list(asset.pledges.filter(status=Pledge.ACTIVE).order_by("id"))
+        low = decimal_text(valuation.value_ci95_low_amount, MONEY_QUANTUM)
+        limit = replay.pledge_limit(value_ci95_low=low, ltv_limits_pct=[p.ltv_limit_pct for p in active] + [ltv])
+        active_total = sum((p.amount for p in active), Decimal(0))
+        if active_total + Decimal(amount_text) > limit:
+            limit_text = format(limit.normalize(), "f")  # exact: rounding could hide the excess
+            raise PledgeLimitError(
+                f"pledging {amount_text} {currency} on asset {asset.code} would bring active pledges to "
+                f"{active_total + Decimal(amount_text)} {currency}, above the limit {limit_text} {currency} "
+                f"({min([p.ltv_limit_pct for p in active] + [ltv])}% of {low} {currency}, the value at the lower "
+                "95% bound)",
+                asset_code=asset.code, active_pledges_total=str(active_total), limit=limit_text, currency=currency,
+                value_ci95_low=low)
+        pledge = Pledge.objects.create(asset=asset, pledgee=pledgee, amount=Decimal(amount_text), currency=currency,
+                                       term_months=term_months, ltv_limit_pct=Decimal(ltv_text),
+                                       created_by=created_by)
+        _append("pledge.create", {"asset": asset.code, "pledge": pledge.id, "pledgee": pledgee.id,
+                                  "amount": {"amount": amount_text, "currency": currency},
+                                  "term_months": term_months, "ltv_limit_pct": ltv_text})
+    return pledge
+
+
+def _pledge_locked_for(pledge: Pledge, party: Party, doing: str) -> tuple[Pledge, Asset]:
+    if pledge.pledgee_id != party.id:
+        raise RegistryForbiddenError(f"pledge {pledge.id} is held by another bank; only its pledgee may {doing} it",
+                                     pledge_id=pledge.id)
+    asset = _asset_locked(pledge.asset)
+    pledge = Pledge.objects.select_for_update().get(pk=pledge.pk)
+    if pledge.status != Pledge.ACTIVE:
+        raise AssetStateError(f"pledge {pledge.id} is {pledge.status}; only an active pledge can be {doing}d",
+                              pledge_id=pledge.id, pledge_status=pledge.status)
+    return pledge, asset
+
+
+def pledge_release(*, pledge: Pledge, released_by: Party) -> Pledge:
+    """Release an active pledge (`pledge.release`); only its pledgee bank may."""
+    with transaction.atomic():
+        pledge, asset = _pledge_locked_for(pledge, released_by, "release")
+        pledge.status, pledge.closed_at = Pledge.RELEASED, timezone.now()
+        pledge.save(update_fields=["status", "closed_at"])
+        _append("pledge.release", {"asset": asset.code, "pledge": pledge.id})
+    return pledge
+
+
+def pledge_enforce(*, pledge: Pledge, enforced_by: Party, nominee: Party | None = None) -> Pledge:
+    """Enforce an active pledge on default (`pledge.enforce`): the asset passes to the bank or its nominee.
+    Only the pledgee bank may. Other active pledges on the asset stay attached to it."""
+    to_holder = nominee or enforced_by
+    with transaction.atomic():
+        pledge, asset = _pledge_locked_for(pledge, enforced_by, "enforce")
+        if asset.status != Asset.CONFIRMED:
+            raise AssetStateError(f"asset {asset.code} is {asset.status}", asset_code=asset.code)
+        pledge.status, pledge.closed_at = Pledge.ENFORCED, timezone.now()
+        pledge.save(update_fields=["status", "closed_at"])
+        asset.holder = to_holder
+        asset.save(update_fields=["holder"])
+        _append("pledge.enforce", {"asset": asset.code, "pledge": pledge.id, "to_holder": to_holder.id})
+    return pledge
+
+
+# --- transfers and retirement ----------------------------------------------------------------------------------
+
+
+def _asset_free_locked(asset: Asset, doing: str) -> Asset:
+    asset = _asset_locked(asset)
+    if asset.status != Asset.CONFIRMED:
+        raise AssetStateError(f"asset {asset.code} is {asset.status}; only a confirmed asset can be {doing}",
+                              asset_code=asset.code, asset_status=asset.status)
+    pledge = _active_pledge_of(asset)
+    if pledge is not None:
+        raise AssetPledgedError(f"asset {asset.code} cannot be {doing} while pledge {pledge.id} is active "
+                                f"(pledgee party {pledge.pledgee_id}, {pledge.amount} {pledge.currency})",
+                                asset_code=asset.code, pledge_id=pledge.id)
+    return asset
+
+
+def asset_transfer(*, asset: Asset, to_holder: Party, trade_ref: str = "", created_by=None) -> Transfer:
+    """Settle a trade: the asset passes to `to_holder` (`asset.transfer`). Refused while a pledge is active."""
+    with transaction.atomic():
+        asset = _asset_free_locked(asset, "transferred")
+        if to_holder.id == asset.holder_id:
+            raise RegistryInputError(f"party {to_holder.id} already holds asset {asset.code}")
+        transfer = Transfer.objects.create(asset=asset, from_holder_id=asset.holder_id, to_holder=to_holder,
+                                           trade_ref=trade_ref, created_by=created_by)
+        _append("asset.transfer", {"asset": asset.code, "transfer": transfer.id, "from_holder": asset.holder_id,
+                                   "to_holder": to_holder.id, "trade_ref": trade_ref})
+        asset.holder = to_holder
+        asset.save(update_fields=["holder"])
+    return transfer
+
+
+def asset_retire(*, asset: Asset, beneficiary: str, reason: str, created_by=None) -> Retirement:
+    """Retire the asset's carbon for an offset claim (`asset.retire`); a retired asset does nothing more."""
+    if not beneficiary.strip() or not reason.strip():
+        raise RegistryInputError("a retirement needs a beneficiary and a reason")
+    with transaction.atomic():
+        asset = _asset_free_locked(asset, "retired")
+        retirement = Retirement.objects.create(asset=asset, holder_id=asset.holder_id, beneficiary=beneficiary,
+                                               reason=reason, created_by=created_by)
+        asset.status = Asset.RETIRED
+        asset.save(update_fields=["status"])
+        _append("asset.retire", {"asset": asset.code, "retirement": retirement.id, "holder": asset.holder_id,
+                                 "beneficiary": beneficiary, "reason": reason})
+    return retirement

@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, signed deliveries of registry entries with backoff, and their API."""

@@ -1,0 +1,168 @@
+"""Webhooks: signed JSON for each registry ledger entry, sent to subscribers' URLs with exponential backoff.
+
+A delivery is queued in the transaction that appends its entry (`webhook_deliveries_create`, called by the log
+for every append) and sent by a Celery task after commit; a beat sweep resends deliveries whose task was lost.
+"""
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ledger.core import codec, replay
+from ledger.log.models import Entry
+from ledger.registry.errors import RegistryInputError
+from ledger.webhooks.errors import WebhookURLError
+from ledger.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+
+WEBHOOK_DELIVER_TASK = "ledger.webhook_deliver"
+WEBHOOK_RESEND_TASK = "ledger.webhook_deliveries_resend_stranded"
+SIGNATURE_HEADER = "Tanhui-Signature"
+
+
+def _webhook_host_allowed(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return True
+    except ValueError:
+        pass
+    return host.lower() in {h.lower() for h in settings.WEBHOOK_ALLOWED_HOSTS}
+
+
+def webhook_url_check(url: str) -> str:
+    """`url` when it is http(s) to a loopback address or a host in WEBHOOK_ALLOWED_HOSTS; WebhookURLError else."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookURLError(f"webhook URL must be http or https with a host, got {url!r}", url=url)
+    if not _webhook_host_allowed(parts.hostname):
+        raise WebhookURLError(f"webhook host {parts.hostname} is neither loopback nor in WEBHOOK_ALLOWED_HOSTS",
+                              url=url, host=parts.hostname)
+    return url
+
+
+def webhook_subscribe(*, owner, url: str, event_kinds: list[str]) -> WebhookSubscription:
+    """Subscribe `url` to ledger events of `event_kinds` (registry kinds, or "*" for all)."""
+    webhook_url_check(url)
+    unknown = sorted(set(event_kinds) - set(replay.KINDS) - {"*"})
+    if not event_kinds or unknown:
+        raise RegistryInputError(f"event_kinds must name some of {', '.join(replay.KINDS)} or '*'; unknown: "
+                                 f"{', '.join(unknown) or '(none given)'}")
+    return WebhookSubscription.objects.create(owner=owner, url=url, event_kinds=sorted(set(event_kinds)),
+                                              secret=secrets.token_hex(32))
+
+
+def webhook_event(entry: Entry) -> dict:
+    return {"event": entry.kind, "seq": entry.seq, "entry_hash": bytes(entry.hash).hex(),
+            "timestamp": codec.format_timestamp(entry.timestamp), "payload": entry.payload}
+
+
+def webhook_deliveries_create(*, entry: Entry) -> list[WebhookDelivery]:
+    """Queue one delivery of `entry` per matching active subscription, in the caller's transaction; the tasks are
+    sent when it commits."""
+    if entry.kind not in replay.KINDS:
+        return []
+    deliveries = [WebhookDelivery(subscription=s, entry_seq=entry.seq, event_kind=entry.kind,
+                                  event=webhook_event(entry))
+                  for s in WebhookSubscription.objects.filter(active=True).order_by("id")
+                  if entry.kind in s.event_kinds or "*" in s.event_kinds]
+    if deliveries:
+        WebhookDelivery.objects.bulk_create(deliveries)
+        ids = list(WebhookDelivery.objects.filter(entry_seq=entry.seq).values_list("id", flat=True))
+        transaction.on_commit(lambda: [current_app.send_task(WEBHOOK_DELIVER_TASK, args=[i])
+                                       if not current_app.conf.task_always_eager
+                                       else current_app.tasks[WEBHOOK_DELIVER_TASK].delay(i) for i in ids])
+    return deliveries
+
+
+def webhook_deliveries_stranded(*, now=None) -> list[int]:
+    """Ids of pending deliveries whose next attempt is overdue by more than WEBHOOK_STRANDED_AFTER_S.
+
+    The next attempt is due when the delivery is created (no attempt yet) or when the last attempt's wait
+    (retry_in_s) ends. Overdue means its task was lost: a broker that dropped it, a worker that died, or a commit
+    whose durability could not be confirmed, after which its webhooks are not sent (docs/ledger.md)."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.WEBHOOK_STRANDED_AFTER_S)
+    last_attempts = {a.delivery_id: a for a in WebhookAttempt.objects.filter(
+        delivery__status=WebhookDelivery.PENDING).order_by("delivery_id", "number")}
+    stranded = []
+    for delivery in WebhookDelivery.objects.filter(status=WebhookDelivery.PENDING).order_by("id"):
+        last = last_attempts.get(delivery.id)
+        due = delivery.created_at if last is None else last.attempted_at + timedelta(seconds=last.retry_in_s or 0)
+        if due + grace < now:
+            stranded.append(delivery.id)
+    return stranded
+
+
+def webhook_deliveries_resend_stranded() -> list[int]:
+    """Send a delivery task again for every stranded delivery; return their ids. Receivers may then see a
+    delivery twice (if its task was only late), as they may with any retry: the Tanhui-Delivery header tells."""
+    stranded = webhook_deliveries_stranded()
+    for delivery_id in stranded:
+        if current_app.conf.task_always_eager:
+            current_app.tasks[WEBHOOK_DELIVER_TASK].delay(delivery_id)
+        else:
+            current_app.send_task(WEBHOOK_DELIVER_TASK, args=[delivery_id])
+    return stranded
+
+
+def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
+    """The Tanhui-Signature header: "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>"."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def webhook_retry_delay_s(attempt: int) -> int:
+    """Seconds to wait after failed attempt number `attempt` (1-based): base × 2**(attempt − 1), capped."""
+    return min(settings.WEBHOOK_RETRY_BASE_S * 2 ** (attempt - 1), settings.WEBHOOK_RETRY_MAX_S)
+
+
+def webhook_deliver(*, delivery_id: int) -> tuple[WebhookDelivery, int | None]:
+    """Make one attempt to deliver `delivery_id`; log it. Return (delivery, seconds to wait before retrying, or
+    None when delivered, given up after WEBHOOK_MAX_ATTEMPTS, or not pending)."""
+    delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
+    if delivery.status != WebhookDelivery.PENDING:
+        return delivery, None
+    subscription = delivery.subscription
+    event = dict(delivery.event, delivery=delivery.id)
+    body = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    moment = int(timezone.now().timestamp())
+    status_code, error = None, ""
+    try:
+        webhook_url_check(subscription.url)
+        request = urllib.request.Request(subscription.url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "User-Agent": "Tanhui-Webhook/1",
+            "Tanhui-Event": delivery.event_kind, "Tanhui-Delivery": str(delivery.id),
+            SIGNATURE_HEADER: webhook_signature(secret=subscription.secret, timestamp=moment, body=body)})
+        with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_S) as response:
+            status_code = response.status
+    except urllib.error.HTTPError as failure:
+        status_code, error = failure.code, f"HTTP {failure.code}"
+    except (urllib.error.URLError, OSError, WebhookURLError) as failure:
+        error = f"{type(failure).__name__}: {failure}"
+    attempt = delivery.attempts + 1
+    delivered = status_code is not None and 200 <= status_code < 300
+    retry_in_s = None
+    if not delivered and attempt < settings.WEBHOOK_MAX_ATTEMPTS:
+        retry_in_s = webhook_retry_delay_s(attempt)
+    with transaction.atomic():
+        WebhookAttempt.objects.create(delivery=delivery, number=attempt, status_code=status_code, error=error[:2000],
+                                      retry_in_s=retry_in_s)
+        delivery.attempts, delivery.last_status_code, delivery.last_error = attempt, status_code, error[:2000]
+        if delivered:
+            delivery.status, delivery.delivered_at = WebhookDelivery.DELIVERED, timezone.now()
+        elif retry_in_s is None:
+            delivery.status = WebhookDelivery.FAILED
+        delivery.save(update_fields=["attempts", "last_status_code", "last_error", "status", "delivered_at"])
+    return delivery, retry_in_s
