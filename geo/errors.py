@@ -1,9 +1,36 @@
 """Errors the geo app raises where it understands the fault. HTTP-free: config/problems.py maps them."""
 
+import contextlib
+
 from geo.legends import LegendError, gettext_noop
 
 __all__ = ["CountyScopeError", "DuplicateParcelError", "LegendError", "ParcelError", "RasterConflictError",
-           "RasterError", "RasterTooLargeError"]
+           "RasterError", "RasterTooLargeError", "TranslatableError"]
+
+
+class TranslatableError(Exception):
+    """An error whose message is a template with named values, so that each door can show it in its user's
+    language (the API by Accept-Language, the pages by the chosen language):
+
+        raise ParcelError(gettext_noop("parcel %(code)s is outside county %(county)s"), code=code, ...)
+
+    `str(exc)` is the English sentence; `message_template` and `message_params` let `config.common.problems`
+    translate it; the params are also the problem's named extension members. `field` names the request field at
+    fault, when one is (a page shows the message beside that field; the API names it in `errors`).
+    """
+
+    extensions: dict = {}
+    field: str | None = None
+
+    def __init__(self, message_template: str, *, field: str | None = None, **params):
+        self.message_template, self.message_params = message_template, params
+        message = message_template
+        if params:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                message = message_template % params
+        super().__init__(message)
+        self.extensions = params
+        self.field = field
 
 
 class RasterError(ValueError):

@@ -56,8 +56,11 @@ def problem_detail(exc: BaseException) -> str:
     template = getattr(exc, "message_template", None)
     if template is None:
         return str(exc)
+    params = getattr(exc, "message_params", None)
+    if not params:
+        return gettext(template)
     try:
-        return gettext(template) % getattr(exc, "message_params", {})
+        return gettext(template) % params
     except (KeyError, TypeError, ValueError):  # a translation that names other fields: the English stands
         return str(exc)
 

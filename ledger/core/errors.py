@@ -3,11 +3,37 @@
 This module imports nothing from Django: the pure cores (`ledger.core`) and the offline bundle
 verifier raise these too. `config/problems.py` maps them to problem+json; `extensions` carries named values.
 """
+import contextlib
 
 
 def gettext_noop(message: str) -> str:
     """Mark `message` for translation (makemessages finds it by this name) without importing Django."""
     return message
+
+
+class TranslatableError(Exception):
+    """An error whose message is a template with named values, so that each door can show it in its user's
+    language (the API by Accept-Language, the pages by the chosen language):
+
+        raise AssetStateError(gettext_noop("asset %(asset_code)s is %(asset_status)s"), asset_code=code, ...)
+
+    `str(exc)` is the English sentence; `message_template` and `message_params` let `config.common.problems`
+    translate it; the params are also the problem's named extension members. `field` names the request field at
+    fault, when one is (a page shows the message beside that field; the API names it in `errors`).
+    """
+
+    extensions: dict = {}
+    field: str | None = None
+
+    def __init__(self, message_template: str, *, field: str | None = None, **params):
+        self.message_template, self.message_params = message_template, params
+        message = message_template
+        if params:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                message = message_template % params
+        super().__init__(message)
+        self.extensions = params
+        self.field = field
 
 
 class LedgerError(Exception):
