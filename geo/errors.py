@@ -86,7 +86,7 @@ class DuplicateParcelError(ParcelError):
     problem_title = gettext_noop("Duplicate parcel code")
 
 
-class CountyScopeError(Exception):
+class CountyScopeError(TranslatableError):
     """A bureau user acting outside its own county."""
 
     http_status = 403

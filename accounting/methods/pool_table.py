@@ -1,7 +1,8 @@
 """InVEST carbon pool table: four carbon densities per land-cover class, t C/ha.
 
 The table is read as InVEST reads it (InVEST Carbon Storage and Sequestration, "carbon_pools_path"): columns
-`lucode`, `c_above`, `c_below`, `c_soil`, `c_dead`, headers in any case, other columns (e.g. LULC_Name) ignored,
+`lucode`, `c_above`, `c_below`, `c_soil`, `c_dead` and the optional `LULC_Name` (kept in the parameters, so it
+is hashed), headers in any case, other columns ignored,
 so an InVEST user brings the table unchanged. Stock of a class = density × area:
     t C/ha × ha = t C
 (InVEST itself works per pixel: t C/ha × pixel area m² × 1 ha/10 000 m²; summing class areas first gives the
@@ -33,6 +34,7 @@ class PoolDensity:
     c_below_t_c_per_ha: float
     c_soil_t_c_per_ha: float
     c_dead_t_c_per_ha: float
+    lulc_name: str | None = None  # InVEST's LULC_Name: for people only, but part of what was published
 
     def density_t_c_per_ha(self, pool: str) -> float:
         return getattr(self, f"{pool}_t_c_per_ha")
@@ -55,7 +57,8 @@ class PoolTable:
         """The rows as method parameters (`{"pools": [...]}`), so the parameter hash covers every number."""
         return [
             {"lucode": r.lucode, "c_above": r.c_above_t_c_per_ha, "c_below": r.c_below_t_c_per_ha,
-             "c_soil": r.c_soil_t_c_per_ha, "c_dead": r.c_dead_t_c_per_ha}
+             "c_soil": r.c_soil_t_c_per_ha, "c_dead": r.c_dead_t_c_per_ha,
+             **({"lulc_name": r.lulc_name} if r.lulc_name is not None else {})}
             for r in self.rows
         ]
 
@@ -88,7 +91,8 @@ def _lucode(text, *, row: int) -> int:
 
 
 def pool_table_from_rows(rows: Iterable[Mapping[str, object]]) -> PoolTable:
-    """Build a table from mappings with keys lucode, c_above, c_below, c_soil, c_dead (any case; others ignored).
+    """Build a table from mappings with keys lucode, c_above, c_below, c_soil, c_dead and optionally lulc_name (any
+    case; others ignored), so that an InVEST table gives the same parameters whether it comes as CSV or JSON.
 
     Rows are numbered from 1 in errors (the first data row is row 1). Raises PoolTableError on a missing column,
     an empty or non-numeric cell, a negative density or a repeated lucode, naming the row and column.
@@ -109,7 +113,9 @@ def pool_table_from_rows(rows: Iterable[Mapping[str, object]]) -> PoolTable:
                 row=number, column="lucode",
             )
         values = {pool: _number(row[pool], row=number, column=pool) for pool in POOLS}
-        densities[lucode] = PoolDensity(lucode, *(values[pool] for pool in POOLS))
+        name = row.get("lulc_name")
+        name = name.strip() if isinstance(name, str) and name.strip() else None
+        densities[lucode] = PoolDensity(lucode, *(values[pool] for pool in POOLS), lulc_name=name)
         first_row_of[lucode] = number
     if count == 0:
         raise PoolTableError("no rows; expected one row per land-cover class")

@@ -53,6 +53,9 @@ def problem_type_of(exc: BaseException) -> ProblemType | None:
 
 def problem_detail(exc: BaseException) -> str:
     """The error's message in the active language: its template translated, then filled; else str(exc)."""
+    localized = getattr(exc, "localized", None)
+    if callable(localized):  # a message assembled from translatable parts
+        return localized(gettext)
     template = getattr(exc, "message_template", None)
     if template is None:
         return str(exc)

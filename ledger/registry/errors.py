@@ -4,8 +4,7 @@
 problem (e.g. `overlaps`, `pledge_id`, `expected_check_character`).
 """
 
-from django.utils.translation import gettext_noop
-
+from ledger.core.errors import TranslatableError, gettext_noop
 from ledger.registry.uscc import USCCError
 
 __all__ = ["AssetNotFoundError", "AssetPledgedError", "AssetStateError", "IdempotencyKeyReusedError",
@@ -13,12 +12,9 @@ __all__ = ["AssetNotFoundError", "AssetPledgedError", "AssetStateError", "Idempo
            "RegistryInputError", "USCCError", "ValuationError"]
 
 
-class RegistryError(Exception):
-    """Base class of the registry's errors."""
-
-    def __init__(self, message: str, **extensions):
-        super().__init__(message)
-        self.extensions = extensions
+class RegistryError(TranslatableError):
+    """Base class of the registry's errors: a message template with named values (`TranslatableError`), `field`
+    naming the request field at fault when one is."""
 
 
 class RegistryInputError(RegistryError, ValueError):
@@ -52,9 +48,21 @@ class ParcelOverlapError(RegistryError):
     problem_slug = "parcel-overlaps-asset"
     problem_title = gettext_noop("Parcel overlaps a registered asset")
 
+    EACH = gettext_noop("parcel overlaps asset %(asset_code)s by %(overlap_ha)s ha")
+    TOLERANCE = gettext_noop("(tolerance %(tolerance_ha)s ha)")
+
     def __init__(self, *, overlaps: list[dict], tolerance_ha: float):
-        shown = "; ".join(f"parcel overlaps asset {o['asset_code']} by {o['overlap_ha']:.2f} ha" for o in overlaps)
-        super().__init__(f"{shown} (tolerance {tolerance_ha:g} ha)", overlaps=overlaps, tolerance_ha=tolerance_ha)
+        super().__init__(self.localized(lambda text: text, overlaps=overlaps, tolerance_ha=tolerance_ha),
+                         field="parcel", overlaps=overlaps, tolerance_ha=tolerance_ha)
+        self.message_template = None  # assembled from parts: see localized()
+
+    def localized(self, translate, *, overlaps: list[dict] | None = None, tolerance_ha: float | None = None) -> str:
+        """The message with each part put through `translate` (gettext in a door, identity for English)."""
+        overlaps = self.extensions["overlaps"] if overlaps is None else overlaps
+        tolerance_ha = self.extensions["tolerance_ha"] if tolerance_ha is None else tolerance_ha
+        shown = "; ".join(translate(self.EACH) % {"asset_code": o["asset_code"], "overlap_ha": f"{o['overlap_ha']:.2f}"}
+                          for o in overlaps)
+        return f"{shown} {translate(self.TOLERANCE) % {'tolerance_ha': f'{tolerance_ha:g}'}}"
 
 
 class AssetStateError(RegistryError):

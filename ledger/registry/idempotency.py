@@ -14,6 +14,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from ledger.core.errors import gettext_noop
 from ledger.registry.errors import IdempotencyKeyReusedError, RegistryInputError
 from ledger.registry.models import IdempotencyRecord
 
@@ -34,7 +35,8 @@ def idempotent_perform(*, user, key: str, request_sha256: str,
     so the key may be used again. Two concurrent first uses: the second waits on the unique index, then replays.
     """
     if not key or len(key) > 255:
-        raise RegistryInputError(f"Idempotency-Key must be 1-255 characters, got {len(key or '')}")
+        raise RegistryInputError(gettext_noop("Idempotency-Key must be 1-255 characters, got %(length)s"),
+                                 length=len(key or ""))
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -43,8 +45,8 @@ def idempotent_perform(*, user, key: str, request_sha256: str,
             record = IdempotencyRecord.objects.get(user=user, key=key)
             if record.request_sha256 != request_sha256:
                 raise IdempotencyKeyReusedError(
-                    f"Idempotency-Key {key!r} was used for another request (method, path or body differ)",
-                    idempotency_key=key) from None
+                    gettext_noop("Idempotency-Key %(idempotency_key)r was used for another request (method, path or "
+                                 "body differ)"), idempotency_key=key) from None
             return record.response_status, record.response_body, True
         status, body = perform()
         record.response_status, record.response_body = status, body

@@ -20,6 +20,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from shapely.geometry import shape
 
 from accounting.models import AccountingRun, ParcelResult
@@ -54,6 +55,34 @@ def _append(kind: str, payload: dict) -> Entry:
     return entry_append(kind=kind, payload=payload)
 
 
+PLEDGE_TERM_MONTHS_MAX = 600  # 50 years: longer than any sink-pledge loan; the API and the pages ask for the same
+
+# One sentence per action, so that each can be translated whole.
+_OUTSIDE_COUNTY = {
+    "register assets": gettext_noop("a bureau of county %(bureau_county)s cannot register assets in county %(county)s"),
+    "confirm assets": gettext_noop("a bureau of county %(bureau_county)s cannot confirm assets in county %(county)s"),
+    "value assets": gettext_noop("a bureau of county %(bureau_county)s cannot value assets in county %(county)s"),
+}
+_ASSET_NOT_CONFIRMED = {
+    "transferred": gettext_noop("asset %(asset_code)s is %(asset_status)s; only a confirmed asset can be transferred"),
+    "retired": gettext_noop("asset %(asset_code)s is %(asset_status)s; only a confirmed asset can be retired"),
+}
+_ASSET_PLEDGED = {
+    "transferred": gettext_noop("asset %(asset_code)s cannot be transferred while pledge %(pledge_id)s is active "
+                                "(pledgee party %(pledgee)s, %(amount)s %(currency)s)"),
+    "retired": gettext_noop("asset %(asset_code)s cannot be retired while pledge %(pledge_id)s is active "
+                            "(pledgee party %(pledgee)s, %(amount)s %(currency)s)"),
+}
+_PLEDGE_NOT_YOURS = {
+    "release": gettext_noop("pledge %(pledge_id)s is held by another bank; only its pledgee may release it"),
+    "enforce": gettext_noop("pledge %(pledge_id)s is held by another bank; only its pledgee may enforce it"),
+}
+_PLEDGE_NOT_ACTIVE = {
+    "release": gettext_noop("pledge %(pledge_id)s is %(pledge_status)s; only an active pledge can be released"),
+    "enforce": gettext_noop("pledge %(pledge_id)s is %(pledge_status)s; only an active pledge can be enforced"),
+}
+
+
 # --- parties ---------------------------------------------------------------------------------------------------
 
 
@@ -61,23 +90,28 @@ def party_create(*, kind: str, name: str, uscc: str | None = None, user=None) ->
     """Create a party and record it (`party.create`). Organisations need a valid unified social credit code;
     households and individuals carry none. `user` is the API account acting for a bank or exchange party."""
     if kind not in Party.KINDS:
-        raise RegistryInputError(f"party kind must be one of {', '.join(Party.KINDS)}; got {kind!r}")
+        raise RegistryInputError(gettext_noop("party kind must be one of %(kinds)s; got %(kind)r"), field="kind",
+                                 kinds=", ".join(Party.KINDS), kind=kind)
     name = (name or "").strip()
     if not name:
-        raise RegistryInputError("a party needs a name")
+        raise RegistryInputError(gettext_noop("a party needs a name"), field="name")
     if kind in Party.ORGANISATIONS:
         if not uscc:
-            raise RegistryInputError(f"a {kind} is an organisation and needs its unified social credit code (uscc)")
+            raise RegistryInputError(gettext_noop("a %(kind)s is an organisation and needs its unified social "
+                                                  "credit code (uscc)"), field="uscc", kind=kind)
         uscc = uscc_validate(uscc)
     elif uscc:
-        raise RegistryInputError(f"a {kind} carries no unified social credit code; leave uscc empty")
+        raise RegistryInputError(gettext_noop("a %(kind)s carries no unified social credit code; leave uscc empty"),
+                                 field="uscc", kind=kind)
     else:
         uscc = None
     with transaction.atomic():
         if uscc and Party.objects.filter(uscc=uscc).exists():
-            raise RegistryInputError(f"a party with unified social credit code {uscc} already exists", uscc=uscc)
+            raise RegistryInputError(gettext_noop("a party with unified social credit code %(uscc)s already exists"),
+                                     field="uscc", uscc=uscc)
         if user is not None and Party.objects.filter(user=user).exists():
-            raise RegistryInputError(f"user {user.get_username()} already acts for a party")
+            raise RegistryInputError(gettext_noop("user %(username)s already acts for a party"),
+                                     username=user.get_username())
         party = Party.objects.create(kind=kind, name=name, uscc=uscc, user=user)
         _append("party.create", {"party": party.id, "kind": kind, "name": name, "uscc": uscc})
     return party
@@ -87,7 +121,8 @@ def party_of_user(user, *, kind: str) -> Party:
     """The party `user` acts for, which must be of `kind`; RegistryForbiddenError otherwise."""
     party = Party.objects.filter(user=user, kind=kind).first() if user.is_authenticated else None
     if party is None:
-        raise RegistryForbiddenError(f"your user acts for no {kind} party; register it first (POST /api/parties/)")
+        raise RegistryForbiddenError(gettext_noop("your user acts for no %(kind)s party; register it first "
+                                                  "(POST /api/parties/)"), kind=kind)
     return party
 
 
@@ -96,7 +131,7 @@ def party_of_user(user, *, kind: str) -> Party:
 
 def _county_scope(county_code: str | None, asset_county: str, doing: str) -> None:
     if county_code != asset_county:
-        raise CountyScopeError(f"a bureau of county {county_code or '(none)'} cannot {doing} in county {asset_county}")
+        raise CountyScopeError(_OUTSIDE_COUNTY[doing], bureau_county=county_code or "(none)", county=asset_county)
 
 
 def _county_lock(county_code: str) -> None:
@@ -131,14 +166,23 @@ def asset_overlaps(*, parcel: Parcel, tolerance_ha: float) -> list[dict]:
     return found
 
 
+def _rights_holder_check(party: Party, *, field: str) -> None:
+    """Only collectives, companies, households and individuals hold rights; banks take pledges, not assets."""
+    if party.kind not in Party.HOLDER_KINDS:
+        raise RegistryInputError(gettext_noop("party %(party)s is a %(party_kind)s, not a rights holder"), field=field,
+                                 party=party.id, party_kind=party.kind)
+
+
 def _evidence_checked(evidence: list[dict]) -> list[dict]:
     checked = []
     for index, item in enumerate(evidence or []):
         name, digest = str(item.get("name", "")).strip(), str(item.get("sha256", "")).strip().lower()
         if not name:
-            raise RegistryInputError(f"evidence {index} has no name")
+            raise RegistryInputError(gettext_noop("evidence %(index)s has no name"), field="evidence", index=index)
         if not SHA256_HEX.match(digest):
-            raise RegistryInputError(f"evidence {index} ({name}): sha256 must be 64 hex digits, got {digest!r}")
+            raise RegistryInputError(gettext_noop("evidence %(index)s (%(name)s): sha256 must be 64 hex digits, got "
+                                                  "%(digest)r"), field="evidence", index=index, name=name,
+                                     digest=digest)
         checked.append({"name": name, "sha256": digest})
     return checked
 
@@ -152,9 +196,10 @@ def asset_register(*, parcel: Parcel, rights_type: str, holder: Party, evidence:
     """
     _county_scope(county_code, parcel.county_code, "register assets")
     if rights_type not in Asset.RIGHTS_TYPES:
-        raise RegistryInputError(f"rights_type must be one of {', '.join(Asset.RIGHTS_TYPES)}; got {rights_type!r}")
-    if holder.kind in (Party.BANK, Party.EXCHANGE, Party.BUREAU):
-        raise RegistryInputError(f"party {holder.id} is a {holder.kind}, not a rights holder")
+        raise RegistryInputError(gettext_noop("rights_type must be one of %(rights_types)s; got %(rights_type)r"),
+                                 field="rights_type", rights_types=", ".join(Asset.RIGHTS_TYPES),
+                                 rights_type=rights_type)
+    _rights_holder_check(holder, field="holder")
     evidence = _evidence_checked(evidence)
     tolerance_ha = float(settings.ASSET_OVERLAP_TOLERANCE_HA)
     with transaction.atomic():
@@ -191,8 +236,8 @@ def asset_confirm(*, asset: Asset, county_code: str | None) -> Asset:
     with transaction.atomic():
         asset = _asset_locked(asset)
         if asset.status != Asset.REGISTERED:
-            raise AssetStateError(f"asset {asset.code} is {asset.status}; only a registered asset can be confirmed",
-                                  asset_code=asset.code, asset_status=asset.status)
+            raise AssetStateError(gettext_noop("asset %(asset_code)s is %(asset_status)s; only a registered asset "
+                                               "can be confirmed"), asset_code=asset.code, asset_status=asset.status)
         asset.status, asset.confirmed_at = Asset.CONFIRMED, timezone.now()
         asset.save(update_fields=["status", "confirmed_at"])
         _append("asset.confirm", {"asset": asset.code})
@@ -208,19 +253,23 @@ def asset_value(*, asset: Asset, run: AccountingRun, county_code: str | None, pr
     """
     _county_scope(county_code, asset.county_code, "value assets")
     if run.status != AccountingRun.SUCCEEDED:
-        raise ValuationError(f"run {run.id} is {run.status}; only a succeeded run can value an asset", run=run.id)
+        raise ValuationError(gettext_noop("run %(run)s is %(run_status)s; only a succeeded run can value an asset"),
+                             field="run", run=run.id, run_status=run.status)
     result = ParcelResult.objects.filter(run=run, parcel_id=asset.parcel_id).first()
     if result is None:
-        raise ValuationError(f"run {run.id} has no result for parcel {asset.parcel.code} (asset {asset.code})",
-                             run=run.id)
+        raise ValuationError(gettext_noop("run %(run)s has no result for parcel %(parcel_code)s (asset "
+                                          "%(asset_code)s)"),
+                             field="run", run=run.id, parcel_code=asset.parcel.code, asset_code=asset.code)
     if price_per_t_co2e is not None:
         price, per, currency = Decimal(price_per_t_co2e), Valuation.PER_T_CO2E, currency or "CNY"
     elif run.price_per_t_c is not None:
         price, per, currency = run.price_per_t_c, Valuation.PER_T_C, run.currency
     else:
-        raise ValuationError(f"run {run.id} carries no price; give price_per_tCO2e and currency", run=run.id)
+        raise ValuationError(gettext_noop("run %(run)s carries no price; give price_per_tCO2e and currency"),
+                             field="price_per_tCO2e", run=run.id)
     if price < 0:
-        raise ValuationError(f"price must be >= 0, got {price}")
+        raise ValuationError(gettext_noop("price must be >= 0, got %(price)s"), field="price_per_tCO2e",
+                             price=str(price))
     price_text = decimal_text(price, PRICE_QUANTUM)
     stock = decimal_text(result.stock_t_c, STOCK_QUANTUM)
     low = decimal_text(result.stock_ci95_low_t_c, STOCK_QUANTUM)
@@ -239,8 +288,8 @@ def asset_value(*, asset: Asset, run: AccountingRun, county_code: str | None, pr
     with transaction.atomic():
         asset = _asset_locked(asset)
         if asset.status != Asset.CONFIRMED:
-            raise AssetStateError(f"asset {asset.code} is {asset.status}; only a confirmed asset can be valued",
-                                  asset_code=asset.code, asset_status=asset.status)
+            raise AssetStateError(gettext_noop("asset %(asset_code)s is %(asset_status)s; only a confirmed asset can "
+                                               "be valued"), asset_code=asset.code, asset_status=asset.status)
         valuation = Valuation.objects.create(
             asset=asset, run=run, parcel_result=result, method_sha256=run.method_sha256,
             input_raster_sha256=list(run.input_raster_sha256), code_version=run.code_version,
@@ -267,27 +316,34 @@ def pledge_create(*, asset: Asset, pledgee: Party, amount: Decimal, currency: st
     The asset row is locked, so concurrent pledges are checked one after another.
     """
     if pledgee.kind != Party.BANK:
-        raise RegistryInputError(f"the pledgee must be a bank; party {pledgee.id} is a {pledgee.kind}")
+        raise RegistryInputError(gettext_noop("the pledgee must be a bank; party %(party)s is a %(party_kind)s"),
+                                 party=pledgee.id, party_kind=pledgee.kind)
     amount = Decimal(amount)
-    if amount <= 0:
-        raise RegistryInputError(f"amount must be > 0, got {amount}")
+    if not amount.is_finite() or amount < MONEY_QUANTUM or amount != amount.quantize(MONEY_QUANTUM):
+        raise RegistryInputError(gettext_noop("amount must be at least 0.01 with at most two decimals, got "
+                                              "%(amount)s"), field="amount", amount=str(amount))
     ltv = Decimal(ltv_limit_pct if ltv_limit_pct is not None else settings.PLEDGE_LTV_LIMIT_PCT)
     if not Decimal(0) < ltv <= Decimal(100):
-        raise RegistryInputError(f"ltv_limit_pct must be in (0, 100], got {ltv}")
-    if term_months < 1:
-        raise RegistryInputError(f"term_months must be >= 1, got {term_months}")
+        raise RegistryInputError(gettext_noop("ltv_limit_pct must be in (0, 100], got %(ltv_limit_pct)s"),
+                                 field="ltv_limit_pct", ltv_limit_pct=str(ltv))
+    if not 1 <= term_months <= PLEDGE_TERM_MONTHS_MAX:
+        raise RegistryInputError(gettext_noop("term_months must be from 1 to %(max_term_months)s, got "
+                                              "%(term_months)s"), field="term_months",
+                                 max_term_months=PLEDGE_TERM_MONTHS_MAX, term_months=term_months)
     amount_text, ltv_text = decimal_text(amount, MONEY_QUANTUM), decimal_text(ltv, PCT_QUANTUM)
     with transaction.atomic():
         asset = _asset_locked(asset)
         if asset.status != Asset.CONFIRMED:
-            raise AssetStateError(f"asset {asset.code} is {asset.status}; only a confirmed asset can be pledged",
-                                  asset_code=asset.code, asset_status=asset.status)
+            raise AssetStateError(gettext_noop("asset %(asset_code)s is %(asset_status)s; only a confirmed asset can "
+                                               "be pledged"), asset_code=asset.code, asset_status=asset.status)
         valuation = asset.valuation
         if valuation is None:
-            raise AssetStateError(f"asset {asset.code} has no valuation; value it before pledging",
+            raise AssetStateError(gettext_noop("asset %(asset_code)s has no valuation; value it before pledging"),
                                   asset_code=asset.code)
         if currency != valuation.currency:
-            raise RegistryInputError(f"pledge currency {currency} differs from the valuation's {valuation.currency}")
+            raise RegistryInputError(gettext_noop("pledge currency %(currency)s differs from the valuation's "
+                                                  "%(valuation_currency)s"), field="currency", currency=currency,
+                                     valuation_currency=valuation.currency)
         active = list(asset.pledges.filter(status=Pledge.ACTIVE).order_by("id"))
         low = decimal_text(valuation.value_ci95_low_amount, MONEY_QUANTUM)
         limit = replay.pledge_limit(value_ci95_low=low, ltv_limits_pct=[p.ltv_limit_pct for p in active] + [ltv])
@@ -295,12 +351,13 @@ def pledge_create(*, asset: Asset, pledgee: Party, amount: Decimal, currency: st
         if active_total + Decimal(amount_text) > limit:
             limit_text = format(limit.normalize(), "f")  # exact: rounding could hide the excess
             raise PledgeLimitError(
-                f"pledging {amount_text} {currency} on asset {asset.code} would bring active pledges to "
-                f"{active_total + Decimal(amount_text)} {currency}, above the limit {limit_text} {currency} "
-                f"({min([p.ltv_limit_pct for p in active] + [ltv])}% of {low} {currency}, the value at the lower "
-                "95% bound)",
-                asset_code=asset.code, active_pledges_total=str(active_total), limit=limit_text, currency=currency,
-                value_ci95_low=low)
+                gettext_noop("pledging %(amount)s %(currency)s on asset %(asset_code)s would bring active pledges "
+                             "to %(new_total)s %(currency)s, above the limit %(limit)s %(currency)s "
+                             "(%(ltv_limit_pct)s%% of %(value_ci95_low)s %(currency)s, the value at the lower 95%% "
+                             "bound)"),
+                field="amount", amount=amount_text, asset_code=asset.code, active_pledges_total=str(active_total),
+                new_total=str(active_total + Decimal(amount_text)), limit=limit_text, currency=currency,
+                ltv_limit_pct=str(min([p.ltv_limit_pct for p in active] + [ltv])), value_ci95_low=low)
         pledge = Pledge.objects.create(asset=asset, pledgee=pledgee, amount=Decimal(amount_text), currency=currency,
                                        term_months=term_months, ltv_limit_pct=Decimal(ltv_text),
                                        created_by=created_by)
@@ -312,13 +369,11 @@ def pledge_create(*, asset: Asset, pledgee: Party, amount: Decimal, currency: st
 
 def _pledge_locked_for(pledge: Pledge, party: Party, doing: str) -> tuple[Pledge, Asset]:
     if pledge.pledgee_id != party.id:
-        raise RegistryForbiddenError(f"pledge {pledge.id} is held by another bank; only its pledgee may {doing} it",
-                                     pledge_id=pledge.id)
+        raise RegistryForbiddenError(_PLEDGE_NOT_YOURS[doing], pledge_id=pledge.id)
     asset = _asset_locked(pledge.asset)
     pledge = Pledge.objects.select_for_update().get(pk=pledge.pk)
     if pledge.status != Pledge.ACTIVE:
-        raise AssetStateError(f"pledge {pledge.id} is {pledge.status}; only an active pledge can be {doing}d",
-                              pledge_id=pledge.id, pledge_status=pledge.status)
+        raise AssetStateError(_PLEDGE_NOT_ACTIVE[doing], pledge_id=pledge.id, pledge_status=pledge.status)
     return pledge, asset
 
 
@@ -339,7 +394,9 @@ def pledge_enforce(*, pledge: Pledge, enforced_by: Party, nominee: Party | None 
     with transaction.atomic():
         pledge, asset = _pledge_locked_for(pledge, enforced_by, "enforce")
         if asset.status != Asset.CONFIRMED:
-            raise AssetStateError(f"asset {asset.code} is {asset.status}", asset_code=asset.code)
+            raise AssetStateError(gettext_noop("asset %(asset_code)s is %(asset_status)s; only a confirmed asset's "
+                                               "pledge can be enforced"), asset_code=asset.code,
+                                  asset_status=asset.status)
         pledge.status, pledge.closed_at = Pledge.ENFORCED, timezone.now()
         pledge.save(update_fields=["status", "closed_at"])
         asset.holder = to_holder
@@ -354,22 +411,23 @@ def pledge_enforce(*, pledge: Pledge, enforced_by: Party, nominee: Party | None 
 def _asset_free_locked(asset: Asset, doing: str) -> Asset:
     asset = _asset_locked(asset)
     if asset.status != Asset.CONFIRMED:
-        raise AssetStateError(f"asset {asset.code} is {asset.status}; only a confirmed asset can be {doing}",
-                              asset_code=asset.code, asset_status=asset.status)
+        raise AssetStateError(_ASSET_NOT_CONFIRMED[doing], asset_code=asset.code, asset_status=asset.status)
     pledge = _active_pledge_of(asset)
     if pledge is not None:
-        raise AssetPledgedError(f"asset {asset.code} cannot be {doing} while pledge {pledge.id} is active "
-                                f"(pledgee party {pledge.pledgee_id}, {pledge.amount} {pledge.currency})",
-                                asset_code=asset.code, pledge_id=pledge.id)
+        raise AssetPledgedError(_ASSET_PLEDGED[doing], asset_code=asset.code, pledge_id=pledge.id,
+                                pledgee=pledge.pledgee_id, amount=str(pledge.amount), currency=pledge.currency)
     return asset
 
 
 def asset_transfer(*, asset: Asset, to_holder: Party, trade_ref: str = "", created_by=None) -> Transfer:
-    """Settle a trade: the asset passes to `to_holder` (`asset.transfer`). Refused while a pledge is active."""
+    """Settle a trade: the asset passes to `to_holder` (`asset.transfer`), who must be a rights holder (a
+    collective, company, household or individual, as at registration). Refused while a pledge is active."""
     with transaction.atomic():
         asset = _asset_free_locked(asset, "transferred")
+        _rights_holder_check(to_holder, field="to_holder")
         if to_holder.id == asset.holder_id:
-            raise RegistryInputError(f"party {to_holder.id} already holds asset {asset.code}")
+            raise RegistryInputError(gettext_noop("party %(party)s already holds asset %(asset_code)s"),
+                                     field="to_holder", party=to_holder.id, asset_code=asset.code)
         transfer = Transfer.objects.create(asset=asset, from_holder_id=asset.holder_id, to_holder=to_holder,
                                            trade_ref=trade_ref, created_by=created_by)
         _append("asset.transfer", {"asset": asset.code, "transfer": transfer.id, "from_holder": asset.holder_id,
@@ -381,8 +439,9 @@ def asset_transfer(*, asset: Asset, to_holder: Party, trade_ref: str = "", creat
 
 def asset_retire(*, asset: Asset, beneficiary: str, reason: str, created_by=None) -> Retirement:
     """Retire the asset's carbon for an offset claim (`asset.retire`); a retired asset does nothing more."""
-    if not beneficiary.strip() or not reason.strip():
-        raise RegistryInputError("a retirement needs a beneficiary and a reason")
+    for field, value in (("beneficiary", beneficiary), ("reason", reason)):
+        if not value.strip():
+            raise RegistryInputError(gettext_noop("a retirement needs a beneficiary and a reason"), field=field)
     with transaction.atomic():
         asset = _asset_free_locked(asset, "retired")
         retirement = Retirement.objects.create(asset=asset, holder_id=asset.holder_id, beneficiary=beneficiary,

@@ -10,35 +10,35 @@ W_i = 3^(i-1) mod 31 (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30
 and value(c) is the character's position in the alphabet (0 for "0" ... 30 for "Y").
 """
 
-from ledger.core.errors import gettext_noop
+from ledger.core.errors import TranslatableError, gettext_noop
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 LENGTH = 18
 
 
-class USCCError(ValueError):
+class USCCError(TranslatableError, ValueError):
     """A string that is not a valid unified social credit code. `extensions` names what was expected."""
 
     http_status = 422
     problem_slug = "invalid-uscc"
     problem_title = gettext_noop("Invalid unified social credit code")
 
-    def __init__(self, message: str, **extensions):
-        super().__init__(message)
-        self.extensions = extensions
+    field = "uscc"
 
 
 def uscc_check_character(first17: str) -> str:
     """The GB 32100-2015 check character of the first 17 characters of a code (upper case, valid alphabet)."""
     if len(first17) != LENGTH - 1:
-        raise USCCError(f"want 17 characters to compute a check character, got {len(first17)}")
+        raise USCCError(gettext_noop("want 17 characters to compute a check character, got %(length)s"),
+                        length=len(first17))
     total = 0
     for position, (character, weight) in enumerate(zip(first17, WEIGHTS, strict=True), start=1):
         value = ALPHABET.find(character)
         if value < 0:
-            raise USCCError(f"character {position} is {character!r}, which is not in the code alphabet "
-                            f"{ALPHABET} (no I, O, S, V, Z)", position=position)
+            raise USCCError(gettext_noop("character %(position)s is %(character)r, which is not in the code alphabet "
+                                         "%(alphabet)s (no I, O, S, V, Z)"), position=position, character=character,
+                            alphabet=ALPHABET)
         total += value * weight
     check = 31 - total % 31
     return ALPHABET[0 if check == 31 else check]
@@ -50,13 +50,15 @@ def uscc_validate(code: str) -> str:
     A wrong check character raises with `expected_check_character` and `got_check_character` in `extensions`.
     """
     if not isinstance(code, str):
-        raise USCCError(f"unified social credit code must be a string, got {type(code).__name__}")
+        raise USCCError(gettext_noop("unified social credit code must be a string, got %(type)s"),
+                        type=type(code).__name__)
     code = code.strip().upper()
     if len(code) != LENGTH:
-        raise USCCError(f"unified social credit code must have {LENGTH} characters, got {len(code)}",
-                        length=len(code))
+        raise USCCError(gettext_noop("unified social credit code must have %(want)s characters, got %(length)s"),
+                        want=LENGTH, length=len(code))
     expected = uscc_check_character(code[:17])
     if code[17] != expected:
-        raise USCCError(f"unified social credit code {code} has check character {code[17]!r}, want {expected!r} "
-                        "(GB 32100-2015)", expected_check_character=expected, got_check_character=code[17])
+        raise USCCError(gettext_noop("unified social credit code %(code)s has check character %(got_check_character)r, "
+                                     "want %(expected_check_character)r (GB 32100-2015)"), code=code,
+                        expected_check_character=expected, got_check_character=code[17])
     return code

@@ -1,7 +1,6 @@
 """HTTP-free errors of webhook subscriptions. No Django."""
 
-from django.utils.translation import gettext_noop
-
+from ledger.core.errors import gettext_noop
 from ledger.registry.errors import RegistryError
 
 

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledger.core import codec, replay
+from ledger.core.errors import gettext_noop
 from ledger.log.models import Entry
 from ledger.registry.errors import RegistryInputError
 from ledger.webhooks.errors import WebhookURLError
@@ -45,10 +46,11 @@ def webhook_url_check(url: str) -> str:
     """`url` when it is http(s) to a loopback address or a host in WEBHOOK_ALLOWED_HOSTS; WebhookURLError else."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookURLError(f"webhook URL must be http or https with a host, got {url!r}", url=url)
+        raise WebhookURLError(gettext_noop("webhook URL must be http or https with a host, got %(url)r"), field="url",
+                              url=url)
     if not _webhook_host_allowed(parts.hostname):
-        raise WebhookURLError(f"webhook host {parts.hostname} is neither loopback nor in WEBHOOK_ALLOWED_HOSTS",
-                              url=url, host=parts.hostname)
+        raise WebhookURLError(gettext_noop("webhook host %(host)s is neither loopback nor in WEBHOOK_ALLOWED_HOSTS"),
+                              field="url", url=url, host=parts.hostname)
     return url
 
 
@@ -57,8 +59,9 @@ def webhook_subscribe(*, owner, url: str, event_kinds: list[str]) -> WebhookSubs
     webhook_url_check(url)
     unknown = sorted(set(event_kinds) - set(replay.KINDS) - {"*"})
     if not event_kinds or unknown:
-        raise RegistryInputError(f"event_kinds must name some of {', '.join(replay.KINDS)} or '*'; unknown: "
-                                 f"{', '.join(unknown) or '(none given)'}")
+        raise RegistryInputError(gettext_noop("event_kinds must name some of %(kinds)s or '*'; unknown: %(unknown)s"),
+                                 field="event_kinds", kinds=", ".join(replay.KINDS),
+                                 unknown=", ".join(unknown) or "(none given)")
     return WebhookSubscription.objects.create(owner=owner, url=url, event_kinds=sorted(set(event_kinds)),
                                               secret=secrets.token_hex(32))
 
