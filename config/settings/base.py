@@ -145,6 +145,7 @@ SPECTACULAR_SETTINGS = {
     # Choice sets that share a field name ("status", "kind") with others get names of their own.
     "ENUM_NAME_OVERRIDES": {
         "AssetStatusEnum": "ledger.registry.models.Asset.STATUSES",
+        "AssetStatusFilterEnum": "ledger.registry.models.Asset.STATUS_FILTERS",
         "PartyKindEnum": "ledger.registry.models.Party.KINDS",
         "RunStatusEnum": "accounting.models.AccountingRun.STATUSES",
     },

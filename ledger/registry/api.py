@@ -28,6 +28,7 @@ from ledger.registry.errors import RegistryForbiddenError, RegistryInputError
 from ledger.registry.idempotency import idempotent
 from ledger.registry.models import Asset, Party, Pledge
 from ledger.registry.projection import asset_projection, pledge_projection, valuation_projection
+from ledger.registry.services import PLEDGE_TERM_MONTHS_MAX
 
 ANY_ROLE = (BUREAU, BANK, EXCHANGE, AUDITOR)
 def _party(party_id: int, field: str) -> Party:
@@ -204,7 +205,8 @@ class AssetListView(Paged, Roles, APIView):
     class QuerySerializer(serializers.Serializer):
         county = serializers.RegexField(r"^\d{6}$", required=False)
         holder = serializers.IntegerField(required=False)
-        status = serializers.ChoiceField(choices=Asset.STATUSES, required=False)
+        status = serializers.ChoiceField(choices=Asset.STATUS_FILTERS, required=False,
+                                         help_text="a status, or `pledged` for assets with an active pledge")
         bbox = serializers.CharField(required=False, help_text="min_lon,min_lat,max_lon,max_lat (WGS84)")
 
         def validate_bbox(self, value):
@@ -238,7 +240,7 @@ class AssetListView(Paged, Roles, APIView):
         if "holder" in q:
             assets = assets.filter(holder_id=q["holder"])
         if "status" in q:
-            assets = assets.filter(status=q["status"])
+            assets = assets.with_status(q["status"])
         if "bbox" in q:
             min_lon, min_lat, max_lon, max_lat = q["bbox"]
             assets = assets.filter(parcel__min_lon__lte=max_lon, parcel__max_lon__gte=min_lon,
@@ -313,10 +315,13 @@ class AssetPledgeView(Roles, APIView):
 
     @extend_schema_serializer(component_name="PledgeCreateInput")
     class InputSerializer(serializers.Serializer):
-        amount = serializers.DecimalField(max_digits=22, decimal_places=2, min_value=0)
+        # Types only: the bounds (amount at least 0.01 with two decimals, term 1-600 months, LTV within the
+        # registry's limit) are the service's, so that the API and the pages refuse alike.
+        amount = serializers.DecimalField(max_digits=30, decimal_places=None,
+                                          help_text="the loan amount secured, at least 0.01, two decimals at most")
         currency = serializers.RegexField(r"^[A-Z]{3}$")
-        term_months = serializers.IntegerField(min_value=1, max_value=1200)
-        ltv_limit_pct = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
+        term_months = serializers.IntegerField(help_text=f"1 to {PLEDGE_TERM_MONTHS_MAX}")
+        ltv_limit_pct = serializers.DecimalField(max_digits=30, decimal_places=None, required=False)
 
     @extend_schema(request=InputSerializer, responses={201: PledgeOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent

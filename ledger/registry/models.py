@@ -55,11 +55,22 @@ class AssetSerialCounter(models.Model):
         return f"{self.county_code}-{self.year}: {self.last_sequence}"
 
 
+class AssetQuerySet(models.QuerySet):
+    def with_status(self, status: str) -> "AssetQuerySet":
+        """Assets in `status`, or with an active pledge for "pledged" (not a status of its own: a pledged asset
+        is confirmed). The API's and the pages' status filter."""
+        if status == Asset.PLEDGED:
+            return self.filter(pledges__status=Pledge.ACTIVE).distinct()
+        return self.filter(status=status)
+
+
 class Asset(models.Model):
     """A parcel registered as an ecological asset, e.g. 510727-2026-000123 (county, year, sequence)."""
 
     REGISTERED, CONFIRMED, RETIRED = "registered", "confirmed", "retired"
     STATUSES = (REGISTERED, CONFIRMED, RETIRED)
+    PLEDGED = "pledged"  # a filter, not a status: confirmed with an active pledge
+    STATUS_FILTERS = (*STATUSES, PLEDGED)
     RIGHTS_TYPES = ("forest_land_ownership", "forest_land_use", "forest_tree_ownership", "forest_tree_use",
                     "grassland_contract")
 
@@ -78,6 +89,8 @@ class Asset(models.Model):
                                       related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AssetQuerySet.as_manager()
 
     class Meta:
         db_table = "registry_asset"

@@ -1,7 +1,8 @@
 """Pages for assets, their registration, valuation, pledges, transfers and retirement, and a bank's pledge book.
 
-Each form calls one service of `ledger.registry.services` and shows its error next to the field it concerns, in the
-service's own words; reads are fetches by code or id and the registry's QuerySets.
+Each form calls one service of `ledger.registry.services`; a refusal is shown beside the field the service names
+(`exc.field`), in the page's language, with the status and problem type the API answers for it. Forms parse
+types only: every rule lives in the service. Reads are fetches by code or id and the registry's QuerySets.
 """
 
 import hashlib
@@ -12,27 +13,22 @@ from django.conf import settings
 from django.contrib import messages
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from accounting.models import AccountingRun
-from config.common.pages import role_page_required
+from config.common.pages import FORM_INVALID_STATUS, is_refusal, offer_only, refused, role_page_required, show_refusal
 from config.common.pagetags import LABELS
+from config.common.problems import problem_detail, problem_type_of
 from config.common.roles import BANK, BUREAU, EXCHANGE, has_role
-from geo.errors import CountyScopeError
 from geo.models import Parcel, user_county_code
 from geo.svgmap import MapFeature, svg_map
 from ledger.log.models import Entry
 from ledger.registry import services as registry
 from ledger.registry.errors import (
-    AssetStateError,
-    ParcelOverlapError,
-    PledgeLimitError,
-    RegistryError,
     RegistryForbiddenError,
     RegistryInputError,
-    ValuationError,
 )
 from ledger.registry.models import Asset, Party, Pledge
 
@@ -52,15 +48,13 @@ def asset_search(request):
     if query:
         assets = assets.filter(Q(code__icontains=query) | Q(parcel__code__icontains=query)
                                | Q(holder__name__icontains=query))
-    if status in Asset.STATUSES:
-        assets = assets.filter(status=status)
-    elif status == "pledged":
-        assets = assets.filter(pledges__status=Pledge.ACTIVE).distinct()
+    if status in Asset.STATUS_FILTERS:
+        assets = assets.with_status(status)
     shown = list(assets[:ASSETS_PER_PAGE])
     pledged = set(Pledge.objects.filter(asset__in=shown, status=Pledge.ACTIVE).values_list("asset_id", flat=True))
     return render(request, "ledger/assets.html", {
         "assets": [(a, a.id in pledged) for a in shown], "query": query, "status": status,
-        "statuses": [*Asset.STATUSES, "pledged"], "more": assets.count() > len(shown),
+        "statuses": Asset.STATUS_FILTERS, "more": assets.count() > len(shown),
     })
 
 
@@ -68,34 +62,31 @@ def asset_search(request):
 
 
 class ValueForm(forms.Form):
-    run = forms.ModelChoiceField(AccountingRun.objects.none(), label=_("Accounting run"), empty_label=None)
-    price_per_t_co2e = forms.DecimalField(label=_("Price per t CO2e"), min_value=Decimal(0), max_digits=18,
-                                          decimal_places=4, initial=Decimal("85"))
+    run = forms.ModelChoiceField(AccountingRun.objects.all(), label=_("Accounting run"), empty_label=None)
+    price_per_t_co2e = forms.DecimalField(label=_("Price per t CO2e"), initial=Decimal("85"))
     currency = forms.RegexField(r"^[A-Z]{3}$", label=_("Currency (ISO 4217)"), initial="CNY")
 
     def __init__(self, *args, asset: Asset, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["run"].queryset = AccountingRun.objects.filter(
-            status=AccountingRun.SUCCEEDED, results__parcel_id=asset.parcel_id).distinct()
-        self.fields["run"].label_from_instance = lambda r: f"{gettext('Run')} {r.id} · {r.raster.epoch}"
+        usable = AccountingRun.objects.filter(status=AccountingRun.SUCCEEDED,
+                                              results__parcel_id=asset.parcel_id).distinct().select_related("raster")
+        offer_only(self.fields["run"], usable, lambda r: f"{gettext('Run')} {r.id} · {r.raster.epoch}")
 
 
 class PledgeForm(forms.Form):
-    amount = forms.DecimalField(label=_("Loan amount secured"), min_value=Decimal("0.01"), max_digits=24,
-                                decimal_places=2)
+    amount = forms.DecimalField(label=_("Loan amount secured"))
     currency = forms.RegexField(r"^[A-Z]{3}$", label=_("Currency (ISO 4217)"), initial="CNY")
-    term_months = forms.IntegerField(label=_("Term, months"), min_value=1, max_value=600, initial=36)
+    term_months = forms.IntegerField(label=_("Term, months"), initial=36)
 
 
 class TransferForm(forms.Form):
-    to_holder = forms.ModelChoiceField(Party.objects.none(), label=_("New holder"), empty_label=None)
+    to_holder = forms.ModelChoiceField(Party.objects.all(), label=_("New holder"), empty_label=None)
     trade_ref = forms.CharField(label=_("Trade reference"), max_length=100, required=False)
 
     def __init__(self, *args, asset: Asset, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["to_holder"].queryset = Party.objects.filter(kind__in=Party.HOLDER_KINDS).exclude(
-            id=asset.holder_id).order_by("name")
-        self.fields["to_holder"].label_from_instance = lambda p: f"{p.name} · {LABELS.get(p.kind, p.kind)}"
+        holders = Party.objects.filter(kind__in=Party.HOLDER_KINDS).exclude(id=asset.holder_id).order_by("name")
+        offer_only(self.fields["to_holder"], holders, lambda p: f"{p.name} · {LABELS.get(p.kind, p.kind)}")
 
 
 class RetireForm(forms.Form):
@@ -103,8 +94,13 @@ class RetireForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+# The API's field names where a form's differ.
+VALUE_FIELDS = {"price_per_tCO2e": "price_per_t_co2e"}
+REGISTER_FIELDS = {"parcel": "parcel_code"}
+
+
 def _asset_page(request, asset: Asset, *, value_form=None, pledge_form=None, transfer_form=None, retire_form=None,
-                status=200):
+                status=200, problem=None):
     parcel = asset.parcel
     valuation = asset.valuation
     density = float(valuation.stock_t_c) / parcel.area_ha if valuation and parcel.area_ha > 0 else None
@@ -114,7 +110,7 @@ def _asset_page(request, asset: Asset, *, value_form=None, pledge_form=None, tra
     bank_party = Party.objects.filter(user=request.user, kind=Party.BANK).first() if has_role(request.user,
                                                                                                BANK) else None
     own_county = has_role(request.user, BUREAU) and user_county_code(request.user) == asset.county_code
-    return render(request, "ledger/asset.html", {
+    return refused(render(request, "ledger/asset.html", {
         "asset": asset, "parcel": parcel, "valuation": valuation, "density": density,
         "map": svg_map([*_neighbourhood(parcel), MapFeature(parcel.geometry, density, "", title)], width_px=520),
         "pledges": pledges, "active_total": sum((p.amount for p in active), Decimal(0)),
@@ -128,7 +124,7 @@ def _asset_page(request, asset: Asset, *, value_form=None, pledge_form=None, tra
         "pledge_form": pledge_form or PledgeForm(initial={"currency": valuation.currency if valuation else "CNY"}),
         "transfer_form": transfer_form or TransferForm(asset=asset),
         "retire_form": retire_form or RetireForm(),
-    }, status=status)
+    }, status=status), problem)
 
 
 def _neighbourhood(parcel: Parcel) -> list[MapFeature]:
@@ -154,10 +150,12 @@ def asset_confirm(request, code: str):
     asset = _asset(code)
     try:
         registry.asset_confirm(asset=asset, county_code=user_county_code(request.user))
-    except (AssetStateError, CountyScopeError) as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, gettext("Ownership of asset %(code)s confirmed.") % {"code": asset.code})
+    except Exception as exc:
+        if not is_refusal(exc):
+            raise
+        messages.error(request, problem_detail(exc))
+        return _asset_page(request, asset, status=problem_type_of(exc).status, problem=exc)
+    messages.success(request, gettext("Ownership of asset %(code)s confirmed.") % {"code": asset.code})
     return redirect("page-asset", code=asset.code)
 
 
@@ -167,15 +165,17 @@ def asset_value(request, code: str):
     asset = _asset(code)
     form = ValueForm(request.POST, asset=asset)
     if not form.is_valid():
-        return _asset_page(request, asset, value_form=form, status=422)
+        return _asset_page(request, asset, value_form=form, status=FORM_INVALID_STATUS)
     data = form.cleaned_data
     try:
         registry.asset_value(asset=asset, run=data["run"], county_code=user_county_code(request.user),
                              price_per_t_co2e=data["price_per_t_co2e"], currency=data["currency"],
                              valued_by=request.user)
-    except (ValuationError, AssetStateError, CountyScopeError) as exc:
-        form.add_error("price_per_t_co2e" if "price" in str(exc) else "run", str(exc))
-        return _asset_page(request, asset, value_form=form, status=422)
+    except Exception as exc:
+        if not is_refusal(exc):
+            raise
+        status = show_refusal(form, exc, fields=VALUE_FIELDS)
+        return _asset_page(request, asset, value_form=form, status=status, problem=exc)
     messages.success(request, gettext("Asset %(code)s valued from run %(run)s.") % {"code": asset.code,
                                                                               "run": data["run"].id})
     return redirect("page-asset", code=asset.code)
@@ -187,22 +187,17 @@ def pledge_create(request, code: str):
     asset = _asset(code)
     form = PledgeForm(request.POST)
     if not form.is_valid():
-        return _asset_page(request, asset, pledge_form=form, status=422)
+        return _asset_page(request, asset, pledge_form=form, status=FORM_INVALID_STATUS)
     data = form.cleaned_data
     try:
         bank = registry.party_of_user(request.user, kind=Party.BANK)
         pledge = registry.pledge_create(asset=asset, pledgee=bank, amount=data["amount"], currency=data["currency"],
                                         term_months=data["term_months"], created_by=request.user)
-    except PledgeLimitError as exc:
-        form.add_error("amount", str(exc))
-        return _asset_page(request, asset, pledge_form=form, status=409)
-    except RegistryInputError as exc:
-        form.add_error("currency" if "currency" in str(exc) else ("term_months" if "term" in str(exc) else "amount"),
-                       str(exc))
-        return _asset_page(request, asset, pledge_form=form, status=422)
-    except (AssetStateError, RegistryForbiddenError) as exc:
-        form.add_error(None, str(exc))
-        return _asset_page(request, asset, pledge_form=form, status=409)
+    except Exception as exc:
+        if not is_refusal(exc):
+            raise
+        status = show_refusal(form, exc)
+        return _asset_page(request, asset, pledge_form=form, status=status, problem=exc)
     messages.success(request, gettext("Pledge %(id)s registered on asset %(code)s.") % {"id": pledge.id,
                                                                                   "code": asset.code})
     return redirect("page-asset", code=asset.code)
@@ -214,14 +209,16 @@ def asset_transfer(request, code: str):
     asset = _asset(code)
     form = TransferForm(request.POST, asset=asset)
     if not form.is_valid():
-        return _asset_page(request, asset, transfer_form=form, status=422)
+        return _asset_page(request, asset, transfer_form=form, status=FORM_INVALID_STATUS)
     data = form.cleaned_data
     try:
         registry.asset_transfer(asset=asset, to_holder=data["to_holder"], trade_ref=data["trade_ref"],
                                 created_by=request.user)
-    except (AssetStateError, RegistryInputError) as exc:
-        form.add_error(None, str(exc))
-        return _asset_page(request, asset, transfer_form=form, status=409)
+    except Exception as exc:
+        if not is_refusal(exc):
+            raise
+        status = show_refusal(form, exc)
+        return _asset_page(request, asset, transfer_form=form, status=status, problem=exc)
     messages.success(request, gettext("Asset %(code)s transferred to %(holder)s.") % {
         "code": asset.code, "holder": data["to_holder"].name})
     return redirect("page-asset", code=asset.code)
@@ -233,12 +230,14 @@ def asset_retire(request, code: str):
     asset = _asset(code)
     form = RetireForm(request.POST)
     if not form.is_valid():
-        return _asset_page(request, asset, retire_form=form, status=422)
+        return _asset_page(request, asset, retire_form=form, status=FORM_INVALID_STATUS)
     try:
         registry.asset_retire(asset=asset, created_by=request.user, **form.cleaned_data)
-    except (AssetStateError, RegistryInputError) as exc:
-        form.add_error(None, str(exc))
-        return _asset_page(request, asset, retire_form=form, status=409)
+    except Exception as exc:
+        if not is_refusal(exc):
+            raise
+        status = show_refusal(form, exc)
+        return _asset_page(request, asset, retire_form=form, status=status, problem=exc)
     messages.success(request, gettext("Asset %(code)s retired for %(beneficiary)s.") % {
         "code": asset.code, "beneficiary": form.cleaned_data["beneficiary"]})
     return redirect("page-asset", code=asset.code)
@@ -251,28 +250,33 @@ def pledge_release(request, pledge_id: int):
     try:
         bank = registry.party_of_user(request.user, kind=Party.BANK)
         registry.pledge_release(pledge=pledge, released_by=bank)
-    except (AssetStateError, RegistryForbiddenError) as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, gettext("Pledge %(id)s released.") % {"id": pledge.id})
+    except Exception as exc:
+        if not is_refusal(exc):
+            raise
+        messages.error(request, problem_detail(exc))
+        if request.POST.get("back") == "pledges":
+            return pledge_book(request, status=problem_type_of(exc).status, problem=exc)
+        return _asset_page(request, _asset(pledge.asset.code), status=problem_type_of(exc).status, problem=exc)
+    messages.success(request, gettext("Pledge %(id)s released.") % {"id": pledge.id})
     if request.POST.get("back") == "pledges":
         return redirect("page-pledges")
     return redirect("page-asset", code=pledge.asset.code)
 
 
 @role_page_required(BANK)
-def pledge_book(request):
+def pledge_book(request, *, status=200, problem=None):
     """The signed-in bank's pledges, newest first, with their assets and a release button for active ones."""
     try:
         bank = registry.party_of_user(request.user, kind=Party.BANK)
     except RegistryForbiddenError as exc:
-        return render(request, "ledger/pledges.html", {"pledges": [], "problem": str(exc)}, status=403)
+        return refused(render(request, "ledger/pledges.html", {"pledges": [], "problem": problem_detail(exc)},
+                              status=exc.http_status), exc)
     pledges = list(Pledge.objects.filter(pledgee=bank).select_related("asset", "asset__holder").order_by("-id"))
     active = [p for p in pledges if p.status == Pledge.ACTIVE]
-    return render(request, "ledger/pledges.html", {
+    return refused(render(request, "ledger/pledges.html", {
         "bank": bank, "pledges": pledges, "active_count": len(active),
         "active_totals": sorted(_totals_by_currency(active).items()),
-    })
+    }, status=status), problem)
 
 
 def _totals_by_currency(pledges) -> dict:
@@ -288,8 +292,7 @@ def _totals_by_currency(pledges) -> dict:
 class AssetRegisterForm(forms.Form):
     parcel_code = forms.CharField(label=_("Parcel code (forest-right certificate or parcel number)"), max_length=64)
     rights_type = forms.ChoiceField(label=_("Rights type"), choices=RIGHTS_TYPE_CHOICES)
-    holder = forms.ModelChoiceField(Party.objects.filter(kind__in=[k for k in Party.KINDS if k not in (
-        Party.BANK, Party.EXCHANGE, Party.BUREAU)]), label=_("Rights holder"), empty_label=None)
+    holder = forms.ModelChoiceField(Party.objects.all(), label=_("Rights holder"), empty_label=None)
     evidence = forms.FileField(label=_("Evidence (certificate scan, survey or drone image)"), required=False,
                                help_text=_("Only its name and sha256 digest are recorded on the ledger."))
 
@@ -299,15 +302,15 @@ class AssetRegisterForm(forms.Form):
         self.fields["holder"].label_from_instance = lambda p: f"{p.name} ({LABELS.get(p.kind, p.kind)})"
 
 
-def _register_page(request, form=None, status=200):
+def _register_page(request, form=None, status=200, problem=None):
     county = user_county_code(request.user)
     free = Parcel.objects.filter(county_code=county).exclude(
         assets__status__in=registry.OVERLAP_BLOCKING_STATUSES).order_by("code")
-    return render(request, "ledger/register.html", {
+    return refused(render(request, "ledger/register.html", {
         "form": form or AssetRegisterForm(), "county": county, "free_parcels": free[:500],
         "recent": Asset.objects.filter(county_code=county).select_related("parcel", "holder").order_by(
             "-created_at")[:10],
-    }, status=status)
+    }, status=status), problem)
 
 
 @role_page_required(BUREAU)
@@ -316,14 +319,14 @@ def asset_register(request):
         return _register_page(request)
     form = AssetRegisterForm(request.POST, request.FILES)
     if not form.is_valid():
-        return _register_page(request, form, status=422)
+        return _register_page(request, form, status=FORM_INVALID_STATUS)
     data = form.cleaned_data
     county = user_county_code(request.user)
     parcel = Parcel.objects.filter(county_code=county, code=data["parcel_code"].strip()).first()
     if parcel is None:
-        form.add_error("parcel_code", gettext("No parcel with code %(code)s in county %(county)s; import it first.") % {
-            "code": data["parcel_code"], "county": county})
-        return _register_page(request, form, status=422)
+        exc = RegistryInputError(gettext_noop("No parcel with code %(code)s in county %(county)s; import it first."),
+                                 field="parcel", code=data["parcel_code"], county=county)
+        return _register_page(request, form, status=show_refusal(form, exc, fields=REGISTER_FIELDS), problem=exc)
     evidence = []
     if data["evidence"] is not None:
         digest = hashlib.sha256()
@@ -333,12 +336,11 @@ def asset_register(request):
     try:
         asset = registry.asset_register(parcel=parcel, rights_type=data["rights_type"], holder=data["holder"],
                                         evidence=evidence, county_code=county, registered_by=request.user)
-    except (ParcelOverlapError, CountyScopeError) as exc:
-        form.add_error("parcel_code", str(exc))
-        return _register_page(request, form, status=409)
-    except RegistryError as exc:
-        form.add_error("holder" if "party" in str(exc) else "evidence", str(exc))
-        return _register_page(request, form, status=422)
+    except Exception as exc:
+        if not is_refusal(exc):
+            raise
+        status = show_refusal(form, exc, fields=REGISTER_FIELDS)
+        return _register_page(request, form, status=status, problem=exc)
     messages.success(request, gettext("Asset %(code)s registered. Review the evidence, then confirm ownership.") % {
         "code": asset.code})
     return redirect("page-asset", code=asset.code)

@@ -266,7 +266,7 @@ def test_an_exchange_retires_an_asset_for_an_offset_claim(client, county, page_u
     page = client.get(f"/assets/{county.asset.code}/", **ZH).content.decode()
     assert 'id="retire-form"' in page and "注销用于抵消" in page
     missing = client.post(f"/assets/{county.asset.code}/retire/", {"beneficiary": "", "reason": "x"}, **EN)
-    assert missing.status_code == 422
+    assert missing.status_code == 400  # a form that does not parse, as the API answers a body it cannot parse
     assert field_error(missing.content.decode(), "beneficiary")
     response = client.post(f"/assets/{county.asset.code}/retire/", {
         "beneficiary": "Chengdu Metro Line 18", "reason": "2026 operations offset"}, follow=True, **EN)
