@@ -63,6 +63,7 @@ def refused(response, exc: BaseException | None):
 
 
 def offer_only(field, choices, label=str) -> None:
-    """Let a ModelChoiceField's drop-down offer only `choices` while it still accepts any row of its queryset, so
-    that a posted value outside them reaches the service and gets the service's refusal, not a form error."""
+    """Let an id field's drop-down (an IntegerField with a Select) offer only `choices`, rows that fit, while it
+    still accepts any id, so that a posted id outside them reaches the service and gets the service's refusal
+    (the API's), not a form error of the page's own."""
     field.widget.choices = [(item.pk, label(item)) for item in choices]

@@ -17,14 +17,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounting.models import AccountingRun
 from config.common.api import Paged, paginated, problems
 from config.common.roles import AUDITOR, BANK, BUREAU, EXCHANGE, role_required, user_roles
-from geo.models import Parcel, user_county_code
+from geo.models import user_county_code
 from ledger.log.api import EntryOutput
 from ledger.log.models import Entry
 from ledger.registry import services as registry
-from ledger.registry.errors import RegistryForbiddenError, RegistryInputError
+from ledger.registry.errors import RegistryForbiddenError
 from ledger.registry.idempotency import idempotent
 from ledger.registry.models import Asset, Party, Pledge
 from ledger.registry.projection import asset_projection, pledge_projection, valuation_projection
@@ -32,10 +31,7 @@ from ledger.registry.services import PLEDGE_TERM_MONTHS_MAX
 
 ANY_ROLE = (BUREAU, BANK, EXCHANGE, AUDITOR)
 def _party(party_id: int, field: str) -> Party:
-    party = Party.objects.filter(id=party_id).first()
-    if party is None:
-        raise RegistryInputError(f"{field}: no party {party_id}")
-    return party
+    return registry.party_get(party_id=party_id, field=field)
 
 
 def _asset(code: str) -> Asset:
@@ -252,9 +248,7 @@ class AssetListView(Paged, Roles, APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        parcel = Parcel.objects.filter(id=data.validated_data["parcel"]).first()
-        if parcel is None:
-            raise RegistryInputError(f"parcel: no parcel {data.validated_data['parcel']}")
+        parcel = registry.parcel_get(parcel_id=data.validated_data["parcel"])
         asset = registry.asset_register(parcel=parcel, rights_type=data.validated_data["rights_type"],
                                         holder=_party(data.validated_data["holder"], "holder"),
                                         evidence=data.validated_data["evidence"],
@@ -299,9 +293,7 @@ class AssetValuationView(Roles, APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         asset = _asset(code)
-        run = AccountingRun.objects.filter(id=data.validated_data["run"]).first()
-        if run is None:
-            raise RegistryInputError(f"run: no accounting run {data.validated_data['run']}")
+        run = registry.run_get(run_id=data.validated_data["run"])
         valuation = registry.asset_value(asset=asset, run=run, county_code=user_county_code(request.user),
                                          price_per_t_co2e=data.validated_data.get("price_per_tCO2e"),
                                          currency=data.validated_data.get("currency"), valued_by=request.user)

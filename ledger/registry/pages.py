@@ -62,7 +62,7 @@ def asset_search(request):
 
 
 class ValueForm(forms.Form):
-    run = forms.ModelChoiceField(AccountingRun.objects.all(), label=_("Accounting run"), empty_label=None)
+    run = forms.IntegerField(label=_("Accounting run"), widget=forms.Select)
     price_per_t_co2e = forms.DecimalField(label=_("Price per t CO2e"), initial=Decimal("85"))
     currency = forms.RegexField(r"^[A-Z]{3}$", label=_("Currency (ISO 4217)"), initial="CNY")
 
@@ -80,7 +80,7 @@ class PledgeForm(forms.Form):
 
 
 class TransferForm(forms.Form):
-    to_holder = forms.ModelChoiceField(Party.objects.all(), label=_("New holder"), empty_label=None)
+    to_holder = forms.IntegerField(label=_("New holder"), widget=forms.Select)
     trade_ref = forms.CharField(label=_("Trade reference"), max_length=100, required=False)
 
     def __init__(self, *args, asset: Asset, **kwargs):
@@ -168,7 +168,8 @@ def asset_value(request, code: str):
         return _asset_page(request, asset, value_form=form, status=FORM_INVALID_STATUS)
     data = form.cleaned_data
     try:
-        registry.asset_value(asset=asset, run=data["run"], county_code=user_county_code(request.user),
+        run = registry.run_get(run_id=data["run"])
+        registry.asset_value(asset=asset, run=run, county_code=user_county_code(request.user),
                              price_per_t_co2e=data["price_per_t_co2e"], currency=data["currency"],
                              valued_by=request.user)
     except Exception as exc:
@@ -177,7 +178,7 @@ def asset_value(request, code: str):
         status = show_refusal(form, exc, fields=VALUE_FIELDS)
         return _asset_page(request, asset, value_form=form, status=status, problem=exc)
     messages.success(request, gettext("Asset %(code)s valued from run %(run)s.") % {"code": asset.code,
-                                                                              "run": data["run"].id})
+                                                                              "run": run.id})
     return redirect("page-asset", code=asset.code)
 
 
@@ -212,7 +213,8 @@ def asset_transfer(request, code: str):
         return _asset_page(request, asset, transfer_form=form, status=FORM_INVALID_STATUS)
     data = form.cleaned_data
     try:
-        registry.asset_transfer(asset=asset, to_holder=data["to_holder"], trade_ref=data["trade_ref"],
+        to_holder = registry.party_get(party_id=data["to_holder"], field="to_holder")
+        registry.asset_transfer(asset=asset, to_holder=to_holder, trade_ref=data["trade_ref"],
                                 created_by=request.user)
     except Exception as exc:
         if not is_refusal(exc):
@@ -220,7 +222,7 @@ def asset_transfer(request, code: str):
         status = show_refusal(form, exc)
         return _asset_page(request, asset, transfer_form=form, status=status, problem=exc)
     messages.success(request, gettext("Asset %(code)s transferred to %(holder)s.") % {
-        "code": asset.code, "holder": data["to_holder"].name})
+        "code": asset.code, "holder": to_holder.name})
     return redirect("page-asset", code=asset.code)
 
 
@@ -292,7 +294,7 @@ def _totals_by_currency(pledges) -> dict:
 class AssetRegisterForm(forms.Form):
     parcel_code = forms.CharField(label=_("Parcel code (forest-right certificate or parcel number)"), max_length=64)
     rights_type = forms.ChoiceField(label=_("Rights type"), choices=RIGHTS_TYPE_CHOICES)
-    holder = forms.ModelChoiceField(Party.objects.all(), label=_("Rights holder"), empty_label=None)
+    holder = forms.IntegerField(label=_("Rights holder"), widget=forms.Select)
     evidence = forms.FileField(label=_("Evidence (certificate scan, survey or drone image)"), required=False,
                                help_text=_("Only its name and sha256 digest are recorded on the ledger."))
 
@@ -334,7 +336,8 @@ def asset_register(request):
             digest.update(chunk)
         evidence.append({"name": data["evidence"].name, "sha256": digest.hexdigest()})
     try:
-        asset = registry.asset_register(parcel=parcel, rights_type=data["rights_type"], holder=data["holder"],
+        holder = registry.party_get(party_id=data["holder"], field="holder")
+        asset = registry.asset_register(parcel=parcel, rights_type=data["rights_type"], holder=holder,
                                         evidence=evidence, county_code=county, registered_by=request.user)
     except Exception as exc:
         if not is_refusal(exc):

@@ -83,6 +83,33 @@ _PLEDGE_NOT_ACTIVE = {
 }
 
 
+# --- what a request names by id -------------------------------------------------------------------------------
+
+
+def party_get(*, party_id: int, field: str) -> Party:
+    """The party a request names under `field`; RegistryInputError (422) when there is none."""
+    party = Party.objects.filter(id=party_id).first()
+    if party is None:
+        raise RegistryInputError(gettext_noop("%(field)s: no party %(party_id)s"), field=field, party_id=party_id)
+    return party
+
+
+def run_get(*, run_id: int) -> AccountingRun:
+    """The accounting run a valuation names; RegistryInputError (422) when there is none."""
+    run = AccountingRun.objects.filter(id=run_id).first()
+    if run is None:
+        raise RegistryInputError(gettext_noop("run: no accounting run %(run_id)s"), field="run", run_id=run_id)
+    return run
+
+
+def parcel_get(*, parcel_id: int) -> Parcel:
+    """The parcel a registration names; RegistryInputError (422) when there is none."""
+    parcel = Parcel.objects.filter(id=parcel_id).first()
+    if parcel is None:
+        raise RegistryInputError(gettext_noop("parcel: no parcel %(parcel_id)s"), field="parcel", parcel_id=parcel_id)
+    return parcel
+
+
 # --- parties ---------------------------------------------------------------------------------------------------
 
 

@@ -103,8 +103,11 @@ def test_the_strictest_ltv_among_active_pledges_applies(roles, valued):
 
 @pytest.mark.parametrize(("body", "status"), [
     ({"amount": "10", "currency": "USD", "term_months": 12}, 422),
-    ({"amount": "10", "currency": "CNY", "term_months": 0}, 400),
+    ({"amount": "10", "currency": "CNY", "term_months": 0}, 422),
+    ({"amount": "10", "currency": "CNY", "term_months": 601}, 422),  # the service's bound, on both doors
+    ({"amount": "10", "currency": "CNY", "term_months": "twelve"}, 400),  # does not parse
     ({"amount": "0", "currency": "CNY", "term_months": 12}, 422),
+    ({"amount": "0.001", "currency": "CNY", "term_months": 12}, 422),  # below the money quantum
     ({"amount": "10", "currency": "CNY", "term_months": 12, "ltv_limit_pct": "101"}, 422),
 ])
 def test_bad_pledges_change_nothing(roles, valued, body, status):
