@@ -1,10 +1,11 @@
 #!/usr/bin/env python
-import os
 import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+    from config.settings import settings_module_select
+
+    settings_module_select()  # DJANGO_SETTINGS_MODULE, else TANHUI_ENV (production or development)
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -4,7 +4,9 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+from config.settings import settings_module_select
+
+settings_module_select()  # DJANGO_SETTINGS_MODULE, else TANHUI_ENV (production or development)
 
 app = Celery("tanhui")
 app.config_from_object("django.conf:settings", namespace="CELERY")

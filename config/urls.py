@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
-from config.views import SignInView, SignOutView, WhoAmIView, home
+from config.views import SignInView, SignOutView, WhoAmIView, api_token_page, home
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -18,6 +18,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", SignOutView.as_view(), name="logout"),
+    path("accounts/token/", api_token_page, name="page-api-token"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("geo.page_urls")),
     path("", include("accounting.page_urls")),

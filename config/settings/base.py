@@ -1,4 +1,8 @@
-"""Settings for every environment. Production differs only by environment variables (README, Configuration)."""
+"""Settings for every environment, from environment variables (README, Configuration), with embedded defaults.
+
+Development runs on these as they are; test.py and production.py build on them. production.py checks the environment
+before importing this module, so the defaults that generate secrets here never run in production.
+"""
 
 from pathlib import Path
 

@@ -2,6 +2,7 @@
 
 The key is read, in order, from LEDGER_SIGNING_KEY (the key string itself), LEDGER_SIGNING_KEY_FILE, or the
 embedded default VAR_DIR/keys/ledger.skey, which is generated (mode 0600) on first use and never committed.
+With LEDGER_SIGNING_KEY_GENERATE off (production) nothing is generated: no configured key is an error.
 The key string is Go's note signer form, `PRIVATE+KEY+<name>+<keyid>+<base64>`; its name is LEDGER_ORIGIN.
 Every key that ever signed is published as a `VerifierKey`; a rotated-out key is marked retired, never removed.
 """
@@ -38,8 +39,17 @@ def _write_key_file(path: Path, signer: note.Signer) -> None:
     os.replace(temporary, path)
 
 
+def _refuse_default_key_unless_generating() -> None:
+    """With LEDGER_SIGNING_KEY_GENERATE off only a configured key signs: neither the embedded default file (which
+    some earlier run may have left) nor a freshly generated one."""
+    if not ledger_setting("LEDGER_SIGNING_KEY_FILE") and not ledger_setting("LEDGER_SIGNING_KEY_GENERATE"):
+        raise SigningKeyError("no signing key configured: set LEDGER_SIGNING_KEY or LEDGER_SIGNING_KEY_FILE "
+                              "(LEDGER_SIGNING_KEY_GENERATE is off, so none is generated)")
+
+
 def signing_key_load() -> note.Signer:
-    """The current signer. Creates the default key file when no key is configured. Cached while unchanged."""
+    """The current signer. Creates the default key file when no key is configured, unless LEDGER_SIGNING_KEY_GENERATE
+    is off, when it raises SigningKeyError instead. Cached while unchanged."""
     inline = ledger_setting("LEDGER_SIGNING_KEY")
     if inline:
         cache_key = ("inline", inline)
@@ -49,6 +59,7 @@ def signing_key_load() -> note.Signer:
             except NoteError as error:
                 raise SigningKeyError(f"LEDGER_SIGNING_KEY: {error}") from None
         return _cache[cache_key]
+    _refuse_default_key_unless_generating()
     path = signing_key_file()
     if not path.exists():
         if ledger_setting("LEDGER_SIGNING_KEY_FILE"):
@@ -87,11 +98,13 @@ def verifier_keys() -> list[note.Verifier]:
 def signing_key_rotate() -> note.Signer:
     """Generate a new signer in the key file, keep the old file as `<name>.<keyid>.retired`, publish the new key.
 
-    Refuses (SigningKeyError) when the key comes from LEDGER_SIGNING_KEY: put the new key there instead.
+    Refuses (SigningKeyError) when the key comes from LEDGER_SIGNING_KEY: put the new key there instead; and, with
+    LEDGER_SIGNING_KEY_GENERATE off, when no LEDGER_SIGNING_KEY_FILE is configured.
     """
     path = signing_key_file()
     if path is None:
         raise SigningKeyError("the signing key comes from LEDGER_SIGNING_KEY; generate a new key and set it there")
+    _refuse_default_key_unless_generating()
     new = note.generate_signer(ledger_setting("LEDGER_ORIGIN"))
     if path.exists():
         old = signing_key_load()
