@@ -19,7 +19,7 @@ from accounting.methods.valuation import ValuationTerms
 from accounting.models import AccountingRun, MethodVersion
 from accounting.services import RunInputError, accounting_run_create, method_version_create
 from config.common.pages import role_page_required
-from config.common.roles import BUREAU
+from config.common.roles import BUREAU, has_role
 from geo.counties import CountyCodeError, validate_county_code
 from geo.models import Parcel, Raster, user_county_code
 from geo.svgmap import MapFeature, svg_map
@@ -97,11 +97,14 @@ def _runs_page(request, *, run_form=None, method_form=None, status=200):
     return render(request, "accounting/runs.html", {
         "runs": runs.filter(county_code=county)[:20] if county else runs[:20], "county": county,
         "run_form": run_form or RunForm(), "method_form": method_form or PoolTableForm(),
+        "can_run": has_role(request.user, BUREAU),
     }, status=status)
 
 
-@role_page_required(BUREAU)
+@role_page_required()
 def runs_page(request):
+    """The runs, for every role as `GET /api/runs/` is; the forms that start a run or publish a method are the
+    bureau's."""
     return _runs_page(request)
 
 

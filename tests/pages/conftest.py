@@ -1,12 +1,20 @@
 """Page fixtures: users of each role with passwords (the pages sign in with a session), a fresh signing key."""
 
 import json
+from decimal import Decimal
 
 import numpy as np
 import pytest
 from pyproj import Transformer
 from rasterio.transform import Affine
 
+from accounting.methods import pool_table_read
+from accounting.models import AccountingRun
+from accounting.services import accounting_run_create, method_version_create
+from geo.legends import builtin_legend
+from geo.models import Parcel
+from geo.services import parcel_import, raster_ingest
+from ledger.registry import services as registry
 from tests.geo.helpers import write_tif
 
 COUNTY = "510727"
@@ -63,3 +71,28 @@ def parcels_geojson(path=None, codes=("F-1", "G-1")) -> dict:
     if path is not None:
         path.write_text(json.dumps(collection))
     return collection
+
+
+@pytest.fixture
+def county(page_user, tmp_path, settings, django_capture_on_commit_callbacks):
+    """A bureau's county with a succeeded run, one confirmed and valued asset and a bank party."""
+    bureau = page_user("bureau")
+    bank_user = page_user("bank")
+    raster, _ = raster_ingest(source_path=county_raster(tmp_path / "r.tif"), original_name="r.tif", epoch=2020,
+                              legend=builtin_legend("clcd"))
+    parcel_import(feature_collection=parcels_geojson(), allowed_county=COUNTY)
+    method, _ = method_version_create(kind="pool_table",
+                                      parameters={"pools": pool_table_read(POOL_TABLE_CSV).as_parameters()})
+    with django_capture_on_commit_callbacks(execute=True):
+        run = accounting_run_create(method_version=method, raster=raster, parcels=Parcel.objects.all(),
+                                    county_code=COUNTY)
+    run.refresh_from_db()
+    assert run.status == AccountingRun.SUCCEEDED, run.failure_reason
+    holder = registry.party_create(kind="collective", name="Guanba village collective", uscc="91350100M000100Y43")
+    bank = registry.party_create(kind="bank", name="Bank A", uscc="914403001922038216", user=bank_user)
+    asset = registry.asset_register(parcel=Parcel.objects.get(code="F-1"), rights_type="forest_land_ownership",
+                                    holder=holder, evidence=[], county_code=COUNTY)
+    registry.asset_confirm(asset=asset, county_code=COUNTY)
+    registry.asset_value(asset=asset, run=run, county_code=COUNTY, price_per_t_co2e=Decimal(85), currency="CNY")
+    return type("County", (), {"bureau": bureau, "bank_user": bank_user, "bank": bank, "run": run, "asset": asset,
+                               "holder": holder})

@@ -7,15 +7,10 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from accounting.methods import pool_table_read
-from accounting.models import AccountingRun
-from accounting.services import accounting_run_create, method_version_create
-from geo.legends import builtin_legend
 from geo.models import Parcel
-from geo.services import parcel_import, raster_ingest
 from ledger.models import Party
 from ledger.registry import services as registry
-from tests.pages.conftest import COUNTY, POOL_TABLE_CSV, county_raster, parcels_geojson
+from tests.pages.conftest import COUNTY, parcels_geojson
 
 pytestmark = pytest.mark.django_db
 ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
@@ -26,31 +21,6 @@ def field_error(html: str, field: str) -> str:
     """The text of the error shown right under form field `field` (empty when there is none)."""
     found = re.findall(rf'<p class="error" id="id_{field}-error">(.*?)</p>', html, re.S)
     return " ".join(found)
-
-
-@pytest.fixture
-def county(page_user, tmp_path, settings, django_capture_on_commit_callbacks):
-    """A bureau's county with a succeeded run, one confirmed and valued asset and a bank party."""
-    bureau = page_user("bureau")
-    bank_user = page_user("bank")
-    raster, _ = raster_ingest(source_path=county_raster(tmp_path / "r.tif"), original_name="r.tif", epoch=2020,
-                              legend=builtin_legend("clcd"))
-    parcel_import(feature_collection=parcels_geojson(), allowed_county=COUNTY)
-    method, _ = method_version_create(kind="pool_table",
-                                      parameters={"pools": pool_table_read(POOL_TABLE_CSV).as_parameters()})
-    with django_capture_on_commit_callbacks(execute=True):
-        run = accounting_run_create(method_version=method, raster=raster, parcels=Parcel.objects.all(),
-                                    county_code=COUNTY)
-    run.refresh_from_db()
-    assert run.status == AccountingRun.SUCCEEDED, run.failure_reason
-    holder = registry.party_create(kind="collective", name="Guanba village collective", uscc="91350100M000100Y43")
-    bank = registry.party_create(kind="bank", name="Bank A", uscc="914403001922038216", user=bank_user)
-    asset = registry.asset_register(parcel=Parcel.objects.get(code="F-1"), rights_type="forest_land_ownership",
-                                    holder=holder, evidence=[], county_code=COUNTY)
-    registry.asset_confirm(asset=asset, county_code=COUNTY)
-    registry.asset_value(asset=asset, run=run, county_code=COUNTY, price_per_t_co2e=Decimal(85), currency="CNY")
-    return type("County", (), {"bureau": bureau, "bank_user": bank_user, "bank": bank, "run": run, "asset": asset,
-                               "holder": holder})
 
 
 PAGES = [  # (url builder, role, an English string, its Chinese translation)
@@ -108,12 +78,21 @@ def test_wrong_password_is_explained(client, county):
     assert "do not match an account" in response.content.decode()
 
 
-@pytest.mark.parametrize("path", ["/bureau/upload/", "/runs/", "/assets/register/"])
+@pytest.mark.parametrize("path", ["/bureau/upload/", "/assets/register/"])
 def test_a_bank_cannot_open_bureau_pages(client, county, path):
     client.force_login(county.bank_user)
     response = client.get(path, **EN)
     assert response.status_code == 403
     assert "This page needs the role" in response.content.decode()
+
+
+def test_a_bank_reads_the_runs_but_is_offered_no_run_form(client, county):
+    """As GET /api/runs/ is open to every role, so is the runs page; starting a run stays the bureau's."""
+    client.force_login(county.bank_user)
+    page = client.get("/runs/", **EN)
+    assert page.status_code == 200
+    assert f"/runs/{county.run.id}/" in page.content.decode() and 'id="run-form"' not in page.content.decode()
+    assert client.post("/runs/start/", {"method_version": county.run.method_version_id}, **EN).status_code == 403
 
 
 def test_a_bank_cannot_post_an_upload(client, county):
