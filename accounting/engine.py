@@ -16,6 +16,7 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
 from accounting.methods.parcel import CarbonTotals, ParcelCarbon, carbon_method, parcel_carbon, parcels_total
+from accounting.methods.uncertainty import parcel_seed
 from accounting.methods.units import CO2_PER_C
 from accounting.methods.valuation import Money, ValuationTerms
 from geo.area import M2_PER_HA
@@ -36,6 +37,10 @@ class RunInputs:
 
     `raster_sha256`, `alt_raster_sha256`: the hex sha256 each raster file must have (for a stored raster, that
     of its normalised copy, recorded at ingest); the run refuses a file that no longer has it. None: unchecked.
+
+    `parcel_keys`: each parcel's identity (e.g. "510727/F-1"), from which with `seed` its Monte Carlo draws are
+    seeded (`accounting.methods.uncertainty.parcel_seed`), so that a parcel's interval does not depend on
+    which other parcels share the run or their order. Default: each label as text.
     """
 
     raster_path: Any
@@ -54,6 +59,7 @@ class RunInputs:
     area_basis: str = ELLIPSOIDAL
     raster_sha256: str | None = None
     alt_raster_sha256: str | None = None
+    parcel_keys: Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +209,9 @@ def account_parcels(inputs: RunInputs, *, on_progress: Callable[[int, int], None
             transitions = [p.transition_ha for p in pairs]
         cell_ha = _grid_cell_ha(raster) if inputs.area_basis == GRID else None
     labels = list(inputs.labels) if inputs.labels is not None else list(range(len(geometries)))
+    keys = list(inputs.parcel_keys) if inputs.parcel_keys is not None else [str(label) for label in labels]
+    if len(keys) != len(geometries):
+        raise ValueError(f"{len(keys)} parcel keys for {len(geometries)} geometries, want one per geometry")
     attributes = list(inputs.attributes) if inputs.attributes is not None else [{}] * len(geometries)
 
     results: list[ParcelOutcome] = []
@@ -220,7 +229,7 @@ def account_parcels(inputs: RunInputs, *, on_progress: Callable[[int, int], None
             attributes=attributes[index], alt_area_ha_by_class=alt_areas,
             transition_ha=transitions[index] if keep_transitions else None,
             years=inputs.years, valuation=inputs.valuation, uncertainty=inputs.uncertainty_approach,
-            seed=inputs.seed + index,
+            seed=parcel_seed(inputs.seed, keys[index]),
         )
         carbon_results.append(carbon)
         figures = _figures(zonal, alt, carbon)

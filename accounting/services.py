@@ -102,6 +102,7 @@ def _run_inputs(run: AccountingRun) -> RunInputs:
         method_parameters=run.method_version.parameters, ipcc_category_by_class=ipcc,
         years=(run.start_year, run.end_year) if run.start_year else None, valuation=valuation,
         uncertainty_approach=run.uncertainty_approach, seed=run.seed,
+        parcel_keys=[f"{p.county_code}/{p.code}" for p in parcels],
     )
 
 

@@ -12,10 +12,13 @@ Conventions
   change alt − base computed from the same draws keeps the correlation between the two epochs. With U above
   ~50 % a normal draw can go negative; supply smaller uncertainties or use Approach 1 with care there.
 - The point estimate is always the deterministic one; the Monte Carlo only sets the bounds.
+- In a run, each parcel draws from its own seed, `parcel_seed(run seed, parcel key)`: its interval is the same
+  whichever other parcels share the run, and in whatever order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,6 +79,18 @@ def approach1_difference(alt: Interval95, base: Interval95) -> Interval95:
     return Interval95(estimate, estimate - half_width, estimate + half_width, "approach1")
 
 
+def parcel_seed(run_seed: int, parcel_key: str) -> int:
+    """The Monte Carlo seed of one parcel in a run: the first 8 bytes, big-endian, of
+    sha256(f"{run_seed}:{parcel_key}") in UTF-8, an integer in [0, 2**64).
+
+    A function of the run's seed and the parcel's own key (e.g. "510727/F-1", its county and code) alone, never
+    of its position among the run's parcels. Reproduce it with
+    ``printf '20260101:510727/F-1' | sha256sum | cut -c1-16`` (hex).
+    """
+    digest = hashlib.sha256(f"{run_seed}:{parcel_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
 def monte_carlo_totals(estimates: Sequence[Sequence[StockTerm]], *, seed: int, iterations: int) -> list[np.ndarray]:
     """Sampled totals (t C, shape (iterations,)) for each list of terms, from one shared set of draws.
 
@@ -126,5 +141,6 @@ __all__ = [
     "combine_intervals",
     "interval_from_samples",
     "monte_carlo_totals",
+    "parcel_seed",
     "product_uncertainty_pct",
 ]

@@ -91,3 +91,62 @@ def test_a_raster_whose_bytes_changed_is_refused_before_it_is_read(tmp_path, ope
     with pytest.raises(RasterFileChangedError, match=f"raster file lc.tif has sha256 {found}, want {recorded}"):
         account_parcels(RunInputs(**inputs, raster_sha256=recorded))
     assert opens == []
+
+
+# --- Monte Carlo seeds ------------------------------------------------------------------------------------------
+
+# Only the above-ground density is uncertain: ±20 % (95 % half-width).
+POOLS_U = {**POOLS, "uncertainty_pct": {"c_above": 20.0}}
+
+
+def expected_interval(run_seed: int, key: str, area_ha: float, pools: dict) -> list[float]:
+    """The 2.5 and 97.5 percentiles of a one-class parcel's stock, drawn independently of the engine.
+
+    Seed: sha256("<run seed>:<key>"), first 8 bytes big-endian. Draws: one standard normal row per parameter key,
+    keys in sorted order (area_ha[c], c_above[c], c_below[c], c_dead[c], c_soil[c]); only c_above varies, as
+    density × (1 + U / 100 / z95 × z).
+    """
+    seed = int.from_bytes(hashlib.sha256(f"{run_seed}:{key}".encode()).digest()[:8], "big")
+    z = np.random.default_rng(seed).standard_normal((5, 20_000))
+    sigma = 20.0 / 100 / 1.959963984540054
+    stock = area_ha * (pools["c_above"] * (1 + sigma * z[1]) + pools["c_below"] + pools["c_soil"] + pools["c_dead"])
+    return list(np.percentile(stock, [2.5, 97.5]))
+
+
+def mc_run(path, parcels, keys, seed):
+    return account_parcels(RunInputs(
+        raster_path=path, geometries=parcels, geometries_crs="EPSG:32648", labels=keys, parcel_keys=keys,
+        method_kind="pool_table", method_parameters=POOLS_U, uncertainty_approach="approach2", seed=seed,
+        area_basis="grid"))
+
+
+def test_a_parcels_interval_does_not_depend_on_the_other_parcels_of_its_run(tmp_path):
+    """P alone, and P third after R and Q: the same interval, the one its own seed gives (a seed by position
+    would have drawn P's interval from seed + 0 alone and seed + 2 among the others)."""
+    path = two_class_raster(tmp_path / "lc.tif")
+    p, q, r = strips_parcels()[0], strips_parcels()[1], strips_parcels()[5]
+    alone = mc_run(path, [p], ["510727/P"], seed=11)
+    among = mc_run(path, [r, q, p], ["510727/R", "510727/Q", "510727/P"], seed=11)
+    interval = alone.parcels[0].figures["stock_ci95_tC"]
+    assert among.parcels[2].figures["stock_ci95_tC"] == interval
+    # 20.4 ha of class 2 (grid hectares: columns 1-2, 1020 rows of 10 m).
+    assert interval == pytest.approx(expected_interval(11, "510727/P", 20.4, POOLS["pools"][0]), rel=1e-12)
+    assert among.parcels[1].figures["stock_ci95_tC"] == pytest.approx(
+        expected_interval(11, "510727/Q", 20.4, POOLS["pools"][0]), rel=1e-12)
+    assert interval != among.parcels[1].figures["stock_ci95_tC"]  # Q, as much forest as P, draws its own
+
+
+def test_the_totals_interval_is_reproducible_for_a_seed(tmp_path):
+    """The same seed gives the same totals to the bit; another seed another interval. The total combines the
+    parcels' intervals by IPCC Eq 3.2 on each side: Σx ∓ √Σ(x − bound)²."""
+    path = two_class_raster(tmp_path / "lc.tif")
+    parcels, keys = strips_parcels()[:4], ["510727/A", "510727/B", "510727/C", "510727/D"]
+    first, again = mc_run(path, parcels, keys, seed=11), mc_run(path, parcels, keys, seed=11)
+    other = mc_run(path, parcels, keys, seed=12)
+    assert first.totals == again.totals
+    assert first.totals["stock_ci95_tC"] != other.totals["stock_ci95_tC"]
+    stocks = [p.figures["stock_tC"] for p in first.parcels]
+    bounds = [p.figures["stock_ci95_tC"] for p in first.parcels]
+    below = sum((x - lo) ** 2 for x, (lo, _) in zip(stocks, bounds, strict=True)) ** 0.5
+    above = sum((hi - x) ** 2 for x, (_, hi) in zip(stocks, bounds, strict=True)) ** 0.5
+    assert first.totals["stock_ci95_tC"] == pytest.approx([sum(stocks) - below, sum(stocks) + above], rel=1e-12)

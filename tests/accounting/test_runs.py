@@ -184,6 +184,39 @@ def test_same_inputs_give_identical_numbers(bureau, setup, django_capture_on_com
 
 
 @pytest.mark.django_db
+def test_a_parcels_interval_is_the_same_alone_and_in_its_county_run(bureau, setup, tmp_path,
+                                                                      django_capture_on_commit_callbacks):
+    """Monte Carlo draws are seeded by the run's seed and the parcel's county and code, not by its place in the
+    run: G-1 alone (first) and G-1 in the county run (second, after F-1) get one interval, and the analyst's
+    command over the same parcel file and stored raster gets it too."""
+    uncertain = {"pools": POOLS, "uncertainty_pct": {"c_above": 20, "c_soil": 30}}
+    method = bureau.post("/api/methods/", {"kind": "pool_table", "parameters": uncertain}, format="json").json()["id"]
+    body = {"method_version": method, "raster": setup["r2020"], "uncertainty": "approach2", "seed": 7}
+    grass = Parcel.objects.get(code="G-1")
+    alone = start_run(bureau, django_capture_on_commit_callbacks, parcels=[grass.id], **body).json()["id"]
+    county = start_run(bureau, django_capture_on_commit_callbacks, county="510727", **body).json()["id"]
+    assert list(ParcelResult.objects.filter(run_id=county).values_list("parcel__code", flat=True)) == ["F-1", "G-1"]
+    interval = ParcelResult.objects.get(run_id=alone).figures["stock_ci95_tC"]
+    assert ParcelResult.objects.get(run_id=county, parcel=grass).figures["stock_ci95_tC"] == interval
+    low, high = interval
+    stock = ParcelResult.objects.get(run_id=alone).stock_t_c
+    assert low < stock < high and high - low > 0.1 * stock  # a real spread: ±20 % and ±30 % on two pools
+
+    from django.core.management import call_command
+
+    from geo.models import Raster
+
+    method_file, parcels_file, out = tmp_path / "method.json", tmp_path / "parcels.geojson", tmp_path / "out.json"
+    method_file.write_text(json.dumps({"kind": "pool_table", "parameters": uncertain}))
+    parcels_file.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        parcel_feature("G-1", 453_505, 3_584_505, 453_995, 3_585_995)]}))
+    call_command("carbon_stock", "--raster", str(Raster.objects.get(id=setup["r2020"]).path), "--method",
+                 str(method_file), "--parcels", str(parcels_file), "--uncertainty", "approach2", "--seed", "7",
+                 "--output", str(out))
+    assert json.loads(out.read_text())["parcels"][0]["stock_ci95_tC"] == interval
+
+
+@pytest.mark.django_db
 def test_two_epochs_change_and_npv(bureau, setup, django_capture_on_commit_callbacks):
     run_id = start_run(bureau, django_capture_on_commit_callbacks, method_version=setup["method"],
                        raster=setup["r2020"], alt_raster=setup["r2030"], parcels=[
