@@ -171,6 +171,67 @@ def test_run_records_what_it_read(bureau, setup, django_capture_on_commit_callba
 
 
 @pytest.mark.django_db
+def test_run_records_and_shows_the_hash_of_the_copies_it_read(bureau, setup, api_user, client,
+                                                                django_capture_on_commit_callbacks):
+    """Beside each upload's sha256, the run records that of the normalised copy the engine read (the bytes
+    under MEDIA_ROOT, hashed here with hashlib), in the API and on the run page."""
+    import hashlib
+
+    from geo.models import Raster
+
+    run_id = start_run(bureau, django_capture_on_commit_callbacks, method_version=setup["method"],
+                       raster=setup["r2020"], alt_raster=setup["r2030"], county="510727").json()["id"]
+    rasters = [Raster.objects.get(id=setup[name]) for name in ("r2020", "r2030")]
+    read = [hashlib.sha256(r.path.read_bytes()).hexdigest() for r in rasters]
+    uploaded = [r.sha256 for r in rasters]
+    body = bureau.get(f"/api/runs/{run_id}/").json()
+    assert body["status"] == "succeeded", body["failure_reason"]
+    assert body["normalised_raster_sha256"] == read
+    assert body["input_raster_sha256"] == uploaded
+    assert set(read).isdisjoint(uploaded)  # normalising (tiling, DEFLATE) rewrote the bytes
+    user, _ = api_user("bureau", county="510727")
+    client.force_login(user)
+    page = client.get(f"/runs/{run_id}/").content.decode()
+    assert "Normalised copy sha256 (read)" in page
+    assert all(f'<code title="{h}">' in page for h in read)
+
+
+@pytest.mark.django_db
+def test_a_run_fails_when_a_stored_copy_no_longer_has_its_hash(bureau, setup, django_capture_on_commit_callbacks):
+    """The 2020 copy replaced by the 2030 copy's bytes: the run fails, naming both hashes, and keeps nothing."""
+    import shutil
+
+    from geo.models import Raster
+
+    r2020, r2030 = Raster.objects.get(id=setup["r2020"]), Raster.objects.get(id=setup["r2030"])
+    shutil.copyfile(r2030.path, r2020.path)
+    run_id = start_run(bureau, django_capture_on_commit_callbacks, method_version=setup["method"],
+                       raster=setup["r2020"], county="510727").json()["id"]
+    run = bureau.get(f"/api/runs/{run_id}/").json()
+    assert run["status"] == "failed"
+    assert run["failure_reason"] == (
+        f"RasterFileChangedError: raster file {r2020.sha256}.tif has sha256 {r2030.normalised_sha256}, want "
+        f"{r2020.normalised_sha256} (recorded when it was stored): the file has changed since, so nothing was "
+        "read from it")
+    assert run["normalised_raster_sha256"] == [r2020.normalised_sha256]
+    assert ParcelResult.objects.filter(run_id=run_id).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_raster_without_a_hash_of_its_copy_is_not_run(bureau, setup):
+    from geo.models import Raster
+
+    Raster.objects.filter(id=setup["r2020"]).update(normalised_sha256="")
+    response = bureau.post("/api/runs/", {"method_version": setup["method"], "raster": setup["r2020"],
+                                          "county": "510727"}, format="json")
+    assert response.status_code == 422, response.content
+    assert response.json()["detail"] == (
+        f"raster {setup['r2020']} has no recorded sha256 of its normalised copy (the copy was missing when the "
+        "hashes were recorded), so a run could not check what it reads")
+    assert AccountingRun.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_same_inputs_give_identical_numbers(bureau, setup, django_capture_on_commit_callbacks):
     body = {"method_version": setup["method"], "raster": setup["r2020"], "alt_raster": setup["r2030"],
             "county": "510727", "price_per_tC": "43", "currency": "CNY", "discount_rate_pct": "7",
