@@ -73,7 +73,6 @@ class AccountingRun(models.Model):
     parcels_total = models.PositiveIntegerField(default=0)
     parcels_done = models.PositiveIntegerField(default=0)
     totals = models.JSONField(null=True, blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .terms import StockTerm, product_uncertainty_pct, sum_half_width
-from .units import CO2_PER_C, Z_95
+from .units import Z_95, fraction_from_pct
 
 APPROACHES = ("approach1", "approach2")
 MONTE_CARLO_ITERATIONS = 20_000
@@ -50,17 +50,6 @@ class Interval95:
     @property
     def plus_pct(self) -> float | None:
         return None if self.estimate_t_c == 0 else 100.0 * (self.upper_t_c - self.estimate_t_c) / abs(self.estimate_t_c)
-
-    @property
-    def lower_co2e_t(self) -> float:
-        return self.lower_t_c * CO2_PER_C
-
-    @property
-    def upper_co2e_t(self) -> float:
-        return self.upper_t_c * CO2_PER_C
-
-    def negated(self) -> Interval95:
-        return Interval95(-self.estimate_t_c, -self.upper_t_c, -self.lower_t_c, self.approach)
 
 
 def approach1_interval(terms: Sequence[StockTerm]) -> Interval95:
@@ -109,7 +98,7 @@ def monte_carlo_totals(estimates: Sequence[Sequence[StockTerm]], *, seed: int, i
         for term in terms:
             sample = np.ones(iterations)
             for f in term.factors:
-                sigma_rel = f.uncertainty_pct / 100.0 / Z_95
+                sigma_rel = fraction_from_pct(f.uncertainty_pct) / Z_95
                 sample *= f.value * (1.0 + sigma_rel * z[index[f.key]])
             total += sample
         totals.append(total)
