@@ -132,10 +132,12 @@ def accounting_run_execute(*, run_id: int) -> AccountingRun:
     last_report = [0.0]
 
     def on_progress(done: int, total: int) -> None:
+        """`done` of `total` strips read; a job with no strip to read (no parcel reaches a pixel) is done."""
         now = timezone.now().timestamp()
         if now - last_report[0] >= PROGRESS_EVERY_S or done == total:
             last_report[0] = now
-            AccountingRun.objects.filter(id=run_id).update(parcels_done=round(done / total * run.parcels_total))
+            parcels_done = round(done / total * run.parcels_total) if total else run.parcels_total
+            AccountingRun.objects.filter(id=run_id).update(parcels_done=parcels_done)
 
     try:
         outcome = account_parcels(_run_inputs(run), on_progress=on_progress)

@@ -300,6 +300,27 @@ def test_two_epochs_change_and_npv(bureau, setup, django_capture_on_commit_callb
 
 
 @pytest.mark.django_db
+def test_a_run_over_a_parcel_beside_the_raster_succeeds_with_all_of_it_outside(bureau, setup,
+                                                                               django_capture_on_commit_callbacks):
+    """No parcel reaches a pixel, so the zonal job has no strip to read (progress 0 of 0): the run still
+    succeeds, with the parcel's whole area outside the raster and no stock."""
+    # 500 m x 500 m east of the raster, whose east edge is at 454,000 m.
+    outside = {"type": "FeatureCollection", "features": [parcel_feature("X-1", 454_500, 3_585_000, 455_000,
+                                                                       3_585_500)]}
+    assert bureau.post("/api/parcels/", outside, format="json").status_code == 201
+    run_id = start_run(bureau, django_capture_on_commit_callbacks, method_version=setup["method"],
+                       raster=setup["r2020"], parcels=[Parcel.objects.get(code="X-1").id]).json()["id"]
+    run = bureau.get(f"/api/runs/{run_id}/").json()
+    assert run["status"] == "succeeded", run["failure_reason"]
+    assert run["progress"] == {"parcels_done": 1, "parcels_total": 1}
+    figures = ParcelResult.objects.get(run_id=run_id).figures
+    assert figures["stock_tC"] == 0 and figures["class_area_ha"] == {}
+    assert 25.0 < figures["area_ha"] < 25.0 * 1.001  # 500 m x 500 m of UTM grid, a little more on the ellipsoid
+    # The outside part is the parcel itself, densified along the raster's straight sides: equal to ~1e-10.
+    assert figures["outside_ha"] == pytest.approx(figures["area_ha"], rel=1e-9)
+
+
+@pytest.mark.django_db
 def test_failed_run_keeps_no_results(bureau, setup, django_capture_on_commit_callbacks):
     forest_only = bureau.post("/api/methods/", {"kind": "pool_table", "parameters": {"pools": POOLS[:1]}},
                               format="json").json()["id"]
