@@ -135,7 +135,7 @@ def _opened(raster: LandCoverFile | str | os.PathLike, band: int | None) -> Iter
             raise ZonalError(f"{raster.path} is open on band {raster.band}, band {band} requested")
         yield raster
         return
-    with open_land_cover(raster, band=band or 1) as opened:
+    with open_land_cover(raster, band=1 if band is None else band) as opened:
         yield opened
 
 
