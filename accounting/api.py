@@ -70,8 +70,8 @@ class RunOutput(serializers.ModelSerializer):
         model = AccountingRun
         fields = ["id", "status", "failure_reason", "progress", "method_version", "method_sha256", "raster",
                   "alt_raster", "start_year", "end_year", "county_code", "valuation", "uncertainty_approach", "seed",
-                  "input_raster_sha256", "default_tables_sha256", "code_version", "totals", "created_at",
-                  "started_at", "finished_at"]
+                  "input_raster_sha256", "normalised_raster_sha256", "default_tables_sha256", "code_version",
+                  "totals", "created_at", "started_at", "finished_at"]
 
     @extend_schema_field(inline_serializer("RunProgress", {"parcels_done": serializers.IntegerField(),
                                                            "parcels_total": serializers.IntegerField()}))

@@ -2,21 +2,26 @@
 
 Pure of Django: paths, geometries and plain values in, JSON-able figures out. The service (a Celery task) and
 the `carbon_stock` command call the same function, so an analyst's numbers and the registry's are one.
+
+Each raster is opened once per run (`geo.zonal_files.open_land_cover`), after its bytes are checked against the
+sha256 recorded for them when one is given; its extent, grid and strips are all read through that one handle.
 """
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-import rasterio
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
 from accounting.methods.parcel import CarbonTotals, ParcelCarbon, carbon_method, parcel_carbon, parcels_total
+from accounting.methods.uncertainty import parcel_seed
 from accounting.methods.units import CO2_PER_C
 from accounting.methods.valuation import Money, ValuationTerms
 from geo.area import M2_PER_HA
-from geo.zonal import ClassAreas, zonal_class_areas, zonal_transitions
+from geo.zonal import ClassAreas
+from geo.zonal_files import LandCoverFile, open_land_cover, zonal_class_areas, zonal_transitions
 
 ELLIPSOIDAL, GRID = "ellipsoidal", "grid"
 AREA_BASES = (ELLIPSOIDAL, GRID)
@@ -29,6 +34,13 @@ class RunInputs:
 
     `area_basis`: "ellipsoidal" (default; hectares on the ellipsoid, DESIGN.md) or "grid" (hectares of the
     projected grid, pixel area from the transform, as InVEST and exactextract count; for InVEST parity).
+
+    `raster_sha256`, `alt_raster_sha256`: the hex sha256 each raster file must have (for a stored raster, that
+    of its normalised copy, recorded at ingest); the run refuses a file that no longer has it. None: unchecked.
+
+    `parcel_keys`: each parcel's identity (e.g. "510727/F-1"), from which with `seed` its Monte Carlo draws are
+    seeded (`accounting.methods.uncertainty.parcel_seed`), so that a parcel's interval does not depend on
+    which other parcels share the run or their order. Default: each label as text.
     """
 
     raster_path: Any
@@ -45,6 +57,9 @@ class RunInputs:
     uncertainty_approach: str = "approach1"
     seed: int = 20260101
     area_basis: str = ELLIPSOIDAL
+    raster_sha256: str | None = None
+    alt_raster_sha256: str | None = None
+    parcel_keys: Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,19 +76,22 @@ class RunOutcome:
     carbon: list[ParcelCarbon] = field(repr=False, default_factory=list)
 
 
+def _extent(raster: LandCoverFile) -> tuple[BaseGeometry, str]:
+    return box(*raster.bounds), raster.crs.to_wkt()
+
+
 def whole_raster_geometry(raster_path) -> tuple[BaseGeometry, Any]:
-    """The raster's extent as a polygon in its own CRS: the default 'parcel' when none are given."""
-    with rasterio.open(raster_path) as dataset:
-        return box(*dataset.bounds), dataset.crs.to_wkt()
+    """The raster's extent as a polygon in its own CRS (WKT): the default 'parcel' when none are given."""
+    with open_land_cover(raster_path) as raster:
+        return _extent(raster)
 
 
-def _grid_cell_ha(raster_path) -> float:
-    with rasterio.open(raster_path) as dataset:
-        if dataset.crs is None or dataset.crs.is_geographic:
-            raise ValueError("area basis 'grid' needs a projected raster; a degree is not a fixed area")
-        unit_m = dataset.crs.linear_units_factor[1]
-        t = dataset.transform
-        return abs(t.a * t.e) * unit_m * unit_m / M2_PER_HA
+def _grid_cell_ha(raster: LandCoverFile) -> float:
+    if raster.crs.is_geographic:
+        raise ValueError("area basis 'grid' needs a projected raster; a degree is not a fixed area")
+    unit_m = raster.crs.linear_units_factor[1]
+    t = raster.transform
+    return abs(t.a * t.e) * unit_m * unit_m / M2_PER_HA
 
 
 def _money(value: Money | None) -> dict | None:
@@ -174,23 +192,28 @@ def account_parcels(inputs: RunInputs, *, on_progress: Callable[[int, int], None
         raise ValueError("an alternate raster and years go together: give both or neither")
     method = carbon_method(inputs.method_kind, inputs.method_parameters)
     geometries, crs = [_as_geometry(g) for g in inputs.geometries], inputs.geometries_crs
-    if len(geometries) == 1 and geometries[0] is None:
-        whole, crs = whole_raster_geometry(inputs.raster_path)
-        geometries = [whole]
+    with ExitStack() as files:
+        raster = files.enter_context(open_land_cover(inputs.raster_path, sha256=inputs.raster_sha256))
+        if len(geometries) == 1 and geometries[0] is None:
+            whole, crs = _extent(raster)
+            geometries = [whole]
+        if inputs.alt_raster_path is None:
+            base_zonal = zonal_class_areas(raster, geometries, crs, on_progress=on_progress)
+            alt_zonal, transitions = [None] * len(geometries), [None] * len(geometries)
+        else:
+            alt_raster = files.enter_context(open_land_cover(inputs.alt_raster_path,
+                                                             sha256=inputs.alt_raster_sha256))
+            pairs = zonal_transitions(raster, alt_raster, geometries, crs, on_progress=on_progress)
+            base_zonal = [p.epoch_1 for p in pairs]
+            alt_zonal = [p.epoch_2 for p in pairs]
+            transitions = [p.transition_ha for p in pairs]
+        cell_ha = _grid_cell_ha(raster) if inputs.area_basis == GRID else None
     labels = list(inputs.labels) if inputs.labels is not None else list(range(len(geometries)))
+    keys = list(inputs.parcel_keys) if inputs.parcel_keys is not None else [str(label) for label in labels]
+    if len(keys) != len(geometries):
+        raise ValueError(f"{len(keys)} parcel keys for {len(geometries)} geometries, want one per geometry")
     attributes = list(inputs.attributes) if inputs.attributes is not None else [{}] * len(geometries)
 
-    if inputs.alt_raster_path is None:
-        base_zonal = zonal_class_areas(inputs.raster_path, geometries, crs, on_progress=on_progress)
-        alt_zonal, transitions = [None] * len(geometries), [None] * len(geometries)
-    else:
-        pairs = zonal_transitions(inputs.raster_path, inputs.alt_raster_path, geometries, crs,
-                                  on_progress=on_progress)
-        base_zonal = [p.epoch_1 for p in pairs]
-        alt_zonal = [p.epoch_2 for p in pairs]
-        transitions = [p.transition_ha for p in pairs]
-
-    cell_ha = _grid_cell_ha(inputs.raster_path) if inputs.area_basis == GRID else None
     results: list[ParcelOutcome] = []
     carbon_results: list[ParcelCarbon] = []
     for index, zonal in enumerate(base_zonal):
@@ -206,7 +229,7 @@ def account_parcels(inputs: RunInputs, *, on_progress: Callable[[int, int], None
             attributes=attributes[index], alt_area_ha_by_class=alt_areas,
             transition_ha=transitions[index] if keep_transitions else None,
             years=inputs.years, valuation=inputs.valuation, uncertainty=inputs.uncertainty_approach,
-            seed=inputs.seed + index,
+            seed=parcel_seed(inputs.seed, keys[index]),
         )
         carbon_results.append(carbon)
         figures = _figures(zonal, alt, carbon)

@@ -59,8 +59,13 @@ class AccountingRun(models.Model):
     price_change_pct = models.DecimalField(max_digits=7, decimal_places=4, null=True, blank=True)
     uncertainty_approach = models.CharField(max_length=16, default=APPROACH_1)
     seed = models.BigIntegerField(default=20260101)
-    # Reproducibility: what this run read, and which code computed it.
+    # Reproducibility: what this run read, and which code computed it. Each list holds the raster, then the
+    # alt_raster: the sha256 of its upload, and of its normalised copy (the bytes the engine reads).
     input_raster_sha256 = models.JSONField(default=list)
+    normalised_raster_sha256 = models.JSONField(default=list, help_text="sha256 of each raster's normalised "
+                                                                        "copy, the bytes the run read, in the same "
+                                                                        "order; empty for runs queued before it "
+                                                                        "was recorded")
     method_sha256 = models.CharField(max_length=64)
     # The shipped IPCC default tables a method may read are not in its parameters: hash them too.
     default_tables_sha256 = models.CharField(max_length=64, blank=True)
@@ -68,7 +73,6 @@ class AccountingRun(models.Model):
     parcels_total = models.PositiveIntegerField(default=0)
     parcels_done = models.PositiveIntegerField(default=0)
     totals = models.JSONField(null=True, blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

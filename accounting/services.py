@@ -65,7 +65,11 @@ def accounting_run_create(*, method_version: MethodVersion, raster: Raster, parc
         raise RunInputError(f"years must run forward: {years[0]} to {years[1]}")
     if valuation is not None and alt_raster is None:
         raise RunInputError("valuation of a change needs an alternate raster (alt_raster) and years")
-    inputs = [raster.sha256] + ([alt_raster.sha256] if alt_raster else [])
+    rasters = [raster] + ([alt_raster] if alt_raster else [])
+    unhashed = [r.id for r in rasters if not r.normalised_sha256]
+    if unhashed:
+        raise RunInputError(f"raster {unhashed[0]} has no recorded sha256 of its normalised copy (the copy was "
+                            "missing when the hashes were recorded), so a run could not check what it reads")
     with transaction.atomic():
         run = AccountingRun.objects.create(
             method_version=method_version, raster=raster, alt_raster=alt_raster,
@@ -75,7 +79,9 @@ def accounting_run_create(*, method_version: MethodVersion, raster: Raster, parc
             currency=valuation.currency if valuation else "",
             discount_rate_pct=valuation.discount_rate_pct if valuation else None,
             price_change_pct=valuation.price_change_pct if valuation else None,
-            uncertainty_approach=uncertainty_approach, seed=seed, input_raster_sha256=inputs,
+            uncertainty_approach=uncertainty_approach, seed=seed,
+            input_raster_sha256=[r.sha256 for r in rasters],
+            normalised_raster_sha256=[r.normalised_sha256 for r in rasters],
             method_sha256=method_version.parameters_sha256, parcels_total=len(parcel_ids), created_by=created_by,
         )
         run.parcels.set(parcel_ids)
@@ -95,13 +101,18 @@ def _run_inputs(run: AccountingRun) -> RunInputs:
     ipcc = legend.ipcc_category_by_class()
     if run.alt_raster is not None:
         ipcc = legend_from_snapshot(run.alt_raster.legend).ipcc_category_by_class() | ipcc
+    # The engine refuses a file whose bytes no longer have the hash recorded when the run was queued (a run
+    # queued before that hash was recorded has none, and is not checked).
+    read_sha256 = list(run.normalised_raster_sha256) or [None, None]
     return RunInputs(
         raster_path=run.raster.path, alt_raster_path=run.alt_raster.path if run.alt_raster else None,
+        raster_sha256=read_sha256[0], alt_raster_sha256=read_sha256[1] if run.alt_raster else None,
         geometries=[p.geometry for p in parcels], labels=[p.id for p in parcels],
         attributes=[p.attributes for p in parcels], method_kind=run.method_version.kind,
         method_parameters=run.method_version.parameters, ipcc_category_by_class=ipcc,
         years=(run.start_year, run.end_year) if run.start_year else None, valuation=valuation,
         uncertainty_approach=run.uncertainty_approach, seed=run.seed,
+        parcel_keys=[f"{p.county_code}/{p.code}" for p in parcels],
     )
 
 
@@ -121,10 +132,12 @@ def accounting_run_execute(*, run_id: int) -> AccountingRun:
     last_report = [0.0]
 
     def on_progress(done: int, total: int) -> None:
+        """`done` of `total` strips read; a job with no strip to read (no parcel reaches a pixel) is done."""
         now = timezone.now().timestamp()
         if now - last_report[0] >= PROGRESS_EVERY_S or done == total:
             last_report[0] = now
-            AccountingRun.objects.filter(id=run_id).update(parcels_done=round(done / total * run.parcels_total))
+            parcels_done = round(done / total * run.parcels_total) if total else run.parcels_total
+            AccountingRun.objects.filter(id=run_id).update(parcels_done=parcels_done)
 
     try:
         outcome = account_parcels(_run_inputs(run), on_progress=on_progress)

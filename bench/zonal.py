@@ -121,7 +121,7 @@ def run_tool(tool: str, raster: str, parcels_path: str, out: str) -> None:
         sys.path.insert(0, str(ROOT))
         import shapely
 
-        from geo.zonal import zonal_class_areas
+        from geo.zonal_files import zonal_class_areas
 
         geometries = [shapely.geometry.shape(f["geometry"]) for f in features]
         start, cpu_start = time.perf_counter(), cpu_seconds()

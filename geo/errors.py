@@ -98,4 +98,14 @@ class ZonalError(ValueError):
     """Inputs the zonal engine (geo/zonal.py) cannot use: the message names what was expected and what came."""
 
 
-__all__ += ["ZonalError"]
+class RasterFileChangedError(ZonalError):
+    """A stored raster file whose bytes no longer have the sha256 recorded for them: it was changed or replaced
+    after it was stored, and nothing is read from it."""
+
+    def __init__(self, name: str, *, recorded_sha256: str, found_sha256: str):
+        super().__init__(f"raster file {name} has sha256 {found_sha256}, want {recorded_sha256} (recorded when it "
+                         "was stored): the file has changed since, so nothing was read from it")
+        self.name, self.recorded_sha256, self.found_sha256 = name, recorded_sha256, found_sha256
+
+
+__all__ += ["RasterFileChangedError", "ZonalError"]

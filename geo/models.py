@@ -28,10 +28,14 @@ def user_county_code(user) -> str | None:
 
 
 class Raster(models.Model):
-    """An ingested land-cover raster: its facts, and a normalised COG copy under MEDIA_ROOT named by hash."""
+    """An ingested land-cover raster: its facts, and a normalised COG copy under MEDIA_ROOT named by the upload's
+    hash. Two hashes: `sha256` names the uploaded bytes, `normalised_sha256` the copy's bytes, which runs read."""
 
     sha256 = models.CharField(max_length=64, unique=True, help_text="sha256 of the uploaded bytes")
     file = models.CharField(max_length=255, help_text="normalised copy, relative to MEDIA_ROOT")
+    normalised_sha256 = models.CharField(max_length=64, blank=True,
+                                         help_text="sha256 of the normalised copy's bytes: what a run reads; blank "
+                                                   "only for a raster whose copy was missing when this was added")
     original_name = models.CharField(max_length=255)
     size_bytes = models.BigIntegerField()
     epoch = models.PositiveSmallIntegerField(help_text="year the land cover describes")

@@ -34,10 +34,6 @@ class RasterFacts:
     band: int
     class_pixel_counts: dict[int, int]  # nodata excluded
 
-    @property
-    def is_geographic(self) -> bool:
-        return rasterio.crs.CRS.from_wkt(self.crs_wkt).is_geographic
-
 
 def sha256_file(path) -> str:
     digest = hashlib.sha256()

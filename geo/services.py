@@ -37,7 +37,8 @@ def raster_ingest(*, source_path: str | os.PathLike, original_name: str, epoch: 
 
     The same bytes uploaded twice are one raster: the second call returns the first (created=False), unless
     it names another epoch, legend or band (RasterConflictError). Faults raise RasterError before anything
-    is written; the normalised copy is stored as MEDIA_ROOT/rasters/<sha256>.tif.
+    is written; the normalised copy is stored as MEDIA_ROOT/rasters/<sha256>.tif, and its own sha256 (what runs
+    read) as `normalised_sha256`.
     """
     size_bytes = os.path.getsize(source_path)
     limit = settings.MAX_RASTER_BYTES
@@ -57,10 +58,12 @@ def raster_ingest(*, source_path: str | os.PathLike, original_name: str, epoch: 
     os.close(fd)
     try:
         normalise_raster(source_path, tmp_name, band=facts.band)
+        normalised_digest = sha256_file(tmp_name)  # the bytes every run reads, checked before each read
         final_path.parent.mkdir(parents=True, exist_ok=True)
         with transaction.atomic():
             raster = Raster.objects.create(
-                sha256=digest, file=relative, original_name=original_name[:255], size_bytes=size_bytes, epoch=epoch,
+                sha256=digest, file=relative, normalised_sha256=normalised_digest, original_name=original_name[:255],
+                size_bytes=size_bytes, epoch=epoch,
                 legend=legend.to_json(), band=facts.band, width=facts.width, height=facts.height, dtype=facts.dtype,
                 nodata=facts.nodata, crs_wkt=facts.crs_wkt, epsg=facts.epsg, transform=list(facts.transform),
                 class_pixel_counts={str(k): v for k, v in facts.class_pixel_counts.items()}, uploaded_by=uploaded_by,

@@ -1,8 +1,11 @@
 """The zonal engine: hectares of each land-cover class inside each parcel, exact to the last partial pixel.
 
 Pure: NumPy arrays, ``affine.Affine`` transforms, shapely 2 geometries and pyproj CRSs in, frozen dataclasses out.
-No Django, no settings, no models. The two path-level functions (`zonal_class_areas`, `zonal_transitions`) are a
-thin wrapper that opens the rasters with rasterio and reads them by windows; everything else works on arrays.
+No Django, no settings, no models, and no file is opened here. `class_areas` and `class_transitions` take class
+arrays already in memory. A larger job is planned first (`zonal_job`: the grid, the parcels in pixel space and the
+strips of rows to read), then each strip's pixels go through `strip_histograms`, and `job_class_areas` or
+`job_transitions` fold the strips' histograms into results. `geo.zonal_files` is the thin file layer that opens
+rasters, reads the strips by windows and runs them in worker processes.
 
 How a pixel counts
     By the fraction of its area that lies inside the parcel (its *coverage fraction*, as exactextract defines it),
@@ -28,19 +31,18 @@ How a pixel's area counts (hectares on the ellipsoid, never in degrees)
     ~1e-7.
 
 Geometries are reprojected (vertex by vertex, edges stay straight in the raster CRS) to the raster's CRS; the
-raster is never resampled, except the second epoch of a transition job, which is brought onto the first raster's
-grid by nearest neighbour (categorical values must not be blended).
+raster is never resampled here (the file layer brings a second epoch on another grid onto the first raster's grid
+by nearest neighbour before its pixels reach this module: categorical values must not be blended).
+
+Reproducible to the last bit: a job's strips depend on the raster alone (never on the number of workers), and
+`job_class_areas` sums the strips' histograms in strip order, whoever computed them and in whatever order.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import multiprocessing
-import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,13 +57,19 @@ from geo.errors import ZonalError
 __all__ = [
     "ClassAreas",
     "ClassTransitions",
+    "Strip",
     "ZonalError",
+    "ZonalJob",
+    "check_class_dtype",
+    "check_north_up",
     "class_areas",
     "class_transitions",
     "coverage_fractions",
     "geographic_cell_area_ha",
-    "zonal_class_areas",
-    "zonal_transitions",
+    "job_class_areas",
+    "job_transitions",
+    "strip_histograms",
+    "zonal_job",
 ]
 
 # Projected CRS: the areal scale factor is evaluated on grid lines every AREA_BLOCK pixels, interpolated
@@ -72,9 +80,6 @@ CELL_BLOCK = 8
 LANES = 4
 # Coverage within this of 0 or 1 is float rounding, snapped to 0 or 1.
 SNAP = 1e-12
-# Jobs whose parcel windows cover more pixels than this run in worker processes (numpy's bincount and the many
-# small array operations per parcel hold the GIL, so threads barely overlap); smaller jobs run in one.
-PROCESS_JOB_CELLS = 20_000_000
 # A class whose coverage-weighted pixel count is below this is float noise from exterior cells (about 1e-16 per
 # cell), not land: it is dropped. 1e-6 of a 10 m pixel is 1e-4 m².
 NOISE_PIXELS = 1e-6
@@ -220,10 +225,7 @@ class _Grid:
     @classmethod
     def build(cls, transform: Affine, crs, height: int, width: int) -> _Grid:
         crs = _as_crs(crs)
-        if transform.b != 0 or transform.d != 0:
-            raise ZonalError(f"rotated or sheared raster transform (b={transform.b}, d={transform.d}), want north-up")
-        if transform.a == 0 or transform.e == 0:
-            raise ZonalError("raster transform has zero pixel size")
+        check_north_up(transform)
         if crs.is_geographic:
             unit = crs.axis_info[0].unit_name if crs.axis_info else "degree"
             if unit not in ("degree", "degree (supplier to define representation)"):
@@ -258,6 +260,16 @@ class _Grid:
         if self.row_cell_ha is not None:
             return group_ha
         return group_ha[group_row[:, None], group_col[None, :]]
+
+
+def check_north_up(transform: Affine) -> Affine:
+    """`transform` when it maps pixels to a north-up grid (no rotation or shear, non-zero pixel size); else
+    ZonalError."""
+    if transform.b != 0 or transform.d != 0:
+        raise ZonalError(f"rotated or sheared raster transform (b={transform.b}, d={transform.d}), want north-up")
+    if transform.a == 0 or transform.e == 0:
+        raise ZonalError("raster transform has zero pixel size")
+    return transform
 
 
 def _as_crs(crs) -> CRS:
@@ -432,7 +444,9 @@ def coverage_fractions(parcel_px: BaseGeometry, height: int, width: int) -> np.n
 # Histograms
 
 
-def _integer_dtype(dtype: np.dtype, what: str) -> np.dtype:
+def check_class_dtype(dtype, what: str) -> np.dtype:
+    """`dtype` as a NumPy dtype when it holds integer class codes that fit in int32 (int8 to int32, uint8,
+    uint16, bool); else ZonalError naming `what`."""
     dtype = np.dtype(dtype)
     if dtype.kind not in "iub" or dtype.itemsize > 4 or (dtype.kind == "u" and dtype.itemsize == 4):
         raise ZonalError(f"{what} must hold integer class codes that fit in int32, got dtype {dtype}")
@@ -541,17 +555,60 @@ def _joint_histogram(cover, cell_ha, values_1, values_2):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The engine
+# Jobs: plan the strips, histogram each strip's pixels, fold the histograms
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _Parcel:
+    """A geometry in pixel coordinates and the window of the grid it reaches (rows [row0, row1), cols [col0,
+    col1), clipped to the grid)."""
+
     index: int
     geometry_px: BaseGeometry
     row0: int
     row1: int
     col0: int
     col1: int
+
+
+@dataclass(frozen=True, slots=True)
+class Strip:
+    """One read of a job: rows [row0, row1) by columns [col0, col1) of the raster, in pixel offsets, and the
+    indices (into the job's geometries, ascending) of the parcels with rows in it. Its pixels are the arrays of
+    shape ``(row1 - row0, col1 - col0)`` that `strip_histograms` takes."""
+
+    row0: int
+    row1: int
+    col0: int
+    col1: int
+    parcels: tuple[int, ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.row1 - self.row0, self.col1 - self.col0
+
+
+@dataclass(frozen=True, eq=False)
+class ZonalJob:
+    """A zonal job planned over one raster grid before any pixel is read (`zonal_job`).
+
+    ``parcels``: one entry per geometry, None for a geometry that is empty or reaches no pixel. ``strips``: the
+    reads, in row order; whole block rows of about STRIP_CELLS pixels and at least 8 strips when the raster
+    allows, fixed by the raster alone. ``geodesic_area_ha`` and ``outside_ha``: per geometry, its area on the
+    WGS84 ellipsoid and the part of it beyond the raster's extent. ``epochs``: 1 (class areas) or 2 (transitions
+    between two co-registered class arrays). ``cell_count``: pixels in the parcels' windows, the work to do.
+    """
+
+    grid: _Grid
+    parcels: tuple[_Parcel | None, ...]
+    strips: tuple[Strip, ...]
+    geodesic_area_ha: tuple[float, ...]
+    outside_ha: tuple[float, ...]
+    epochs: int
+
+    @property
+    def cell_count(self) -> int:
+        return sum((p.row1 - p.row0) * (p.col1 - p.col0) for p in self.parcels if p is not None)
 
 
 class _Accumulator:
@@ -604,19 +661,75 @@ def _strip_rows(grid: _Grid, block_rows: int) -> int:
     return rows
 
 
-def _process_strip(grid, parcels, strip_row0, strip_row1, read, two_epochs):
-    """All (parcel, chunk) histograms of one strip: list of (parcel index, keys, ha, pixels)."""
-    col0 = min(p.col0 for p in parcels)
-    col1 = max(p.col1 for p in parcels)
-    arrays = read(strip_row0, strip_row1, col0, col1)
-    out = []
-    windows = np.array([[max(p.row0, strip_row0), min(p.row1, strip_row1), p.col0, p.col1] for p in parcels])
+def _plan_strips(grid: _Grid, parcels: Sequence[_Parcel | None], block_rows: int) -> tuple[Strip, ...]:
+    """The strips that hold a parcel's rows, in row order; each reads the columns its parcels reach."""
+    live = [p for p in parcels if p is not None]
+    if not live:
+        return ()
+    rows = _strip_rows(grid, block_rows)
+    by_strip: dict[int, list[_Parcel]] = {}
+    for parcel in live:
+        for s in range(parcel.row0 // rows, (parcel.row1 - 1) // rows + 1):
+            by_strip.setdefault(s, []).append(parcel)
+    return tuple(
+        Strip(s * rows, min(grid.height, (s + 1) * rows), min(p.col0 for p in members),
+              max(p.col1 for p in members), tuple(p.index for p in members))
+        for s, members in sorted(by_strip.items()))
+
+
+def zonal_job(transform: Affine, crs, height: int, width: int, geometries: Sequence[BaseGeometry | None],
+              geometries_crs=None, *, block_rows: int, epochs: int = 1) -> ZonalJob:
+    """Plan a zonal job over a ``(height, width)`` raster grid: check and reproject the geometries, put them
+    in pixel space and cut the raster into strips. No pixel is read.
+
+    ``transform``: the north-up ``Affine`` from pixel (col, row) to ``crs`` coordinates. ``crs``: the raster's
+    CRS (pyproj CRS, rasterio CRS or "EPSG:xxxx"), projected or geographic. ``geometries``: shapely Polygons or
+    MultiPolygons (None or empty give an all-zero result) in ``geometries_crs`` (longitude first for a
+    geographic CRS), or in the raster's CRS when ``geometries_crs`` is None. ``block_rows``: rows per block of
+    the stored raster (strips hold whole blocks; 1 or the height for arrays in memory). ``epochs``: 1 or 2.
+    Raises `ZonalError` for an unusable grid or geometry.
+    """
+    if epochs not in (1, 2):
+        raise ZonalError(f"epochs must be 1 or 2, got {epochs}")
+    grid = _Grid.build(transform, crs, height, width)
+    geometries = _check_geometries(geometries)
+    source = grid.crs if geometries_crs is None else _as_crs(geometries_crs)
+    in_raster_crs = _reproject(geometries, source, grid.crs)
+    lonlat = _reproject(geometries, source, WGS84_LONLAT)
+    geodesic, outside = _areas_outside(grid, in_raster_crs, lonlat)
+    parcels = _prepare_parcels(grid, in_raster_crs)
+    return ZonalJob(grid, tuple(parcels), _plan_strips(grid, parcels, block_rows), tuple(geodesic), tuple(outside),
+                    epochs)
+
+
+StripHistograms = list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]
+"""What `strip_histograms` returns: (geometry index, class keys, hectares, coverage-weighted pixels) per chunk of
+a parcel, in the order they are to be summed. Keys are class codes (1 epoch) or (code, code) rows (2 epochs)."""
+
+
+def strip_histograms(job: ZonalJob, strip: Strip, arrays: Sequence[np.ndarray]) -> StripHistograms:
+    """The histograms of every parcel of ``strip`` over the strip's pixels.
+
+    ``arrays``: ``job.epochs`` class arrays, each of shape ``strip.shape`` (rows [row0, row1) by columns [col0,
+    col1) of the raster) and an integer dtype (`check_class_dtype`); for two epochs, the second on the first's
+    grid. Pure and independent of every other strip, so strips can be computed anywhere, in any order.
+    """
+    if len(arrays) != job.epochs:
+        raise ZonalError(f"a {job.epochs}-epoch job takes {job.epochs} class array(s) per strip, got {len(arrays)}")
+    for values in arrays:
+        if np.shape(values) != strip.shape:
+            raise ZonalError(f"strip rows {strip.row0}-{strip.row1}, columns {strip.col0}-{strip.col1} needs "
+                             f"arrays of shape {strip.shape}, got {np.shape(values)}")
+    parcels = [job.parcels[i] for i in strip.parcels]
+    windows = np.array([[max(p.row0, strip.row0), min(p.row1, strip.row1), p.col0, p.col1] for p in parcels])
+    out: StripHistograms = []
     for first in range(0, len(parcels), DEPOSIT_BATCH):
         batch = parcels[first:first + DEPOSIT_BATCH]
         batch_windows = windows[first:first + DEPOSIT_BATCH]
         batch_deposits = _deposits_many([p.geometry_px for p in batch], batch_windows)
         for parcel, deposits, window in zip(batch, batch_deposits, batch_windows.tolist(), strict=True):
-            out.extend(_parcel_histograms(grid, parcel, deposits, window, arrays, strip_row0, col0, two_epochs))
+            out.extend(_parcel_histograms(job.grid, parcel, deposits, window, arrays, strip.row0, strip.col0,
+                                          job.epochs == 2))
     return out
 
 
@@ -638,57 +751,34 @@ def _parcel_histograms(grid, parcel, deposits, window, arrays, strip_row0, strip
     return out
 
 
-def _strip_task(grid, parcels, strip_row0, strip_row1, source, two_epochs):
-    with source.open() as read:
-        return _process_strip(grid, parcels, strip_row0, strip_row1, read, two_epochs)
-
-
-def _executor(workers: int, job_cells: int, source):
-    """A process pool for large file jobs, else None (run in this thread)."""
-    if workers <= 1 or job_cells < PROCESS_JOB_CELLS or not isinstance(source, _FileSource):
-        return None
-    if multiprocessing.current_process().daemon:  # a daemonic process may not start children
-        return None
-    try:
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                              else "spawn")
-        return ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    except (OSError, ValueError, AssertionError):  # e.g. a daemonic worker may not start children
-        return None
-
-
-def _run(grid, parcels, source, *, block_rows, workers, on_progress, two_epochs):
-    """Accumulators per parcel index, reading each strip of the raster once."""
-    workers = max(1, workers or os.cpu_count() or 1)
-    live = [p for p in parcels if p is not None]
-    accumulators = {p.index: _Accumulator() for p in live}
-    if not live:
-        if on_progress:
-            on_progress(0, 0)
-        return accumulators
-    strip = _strip_rows(grid, block_rows)
-    by_strip: dict[int, list[_Parcel]] = {}
-    for parcel in live:
-        for s in range(parcel.row0 // strip, (parcel.row1 - 1) // strip + 1):
-            by_strip.setdefault(s, []).append(parcel)
-    strips = sorted(by_strip)
-    total = len(strips)
-    job_cells = sum((p.row1 - p.row0) * (p.col1 - p.col0) for p in live)
-    arguments = [(grid, by_strip[s], s * strip, min(grid.height, (s + 1) * strip), source, two_epochs)
-                 for s in strips]
-    if on_progress:
-        on_progress(0, total)
-    pool = _executor(min(workers, total), job_cells, source)
-    with pool or ExitStack():
-        # Results are merged in strip order whatever finishes first, so the sums are the same on every run.
-        results = (pool.map(_strip_task, *zip(*arguments, strict=True)) if pool
-                   else (_strip_task(*a) for a in arguments))
-        for done, strip_result in enumerate(results, start=1):
-            for index, keys, hectares, pixels in strip_result:
-                accumulators[index].add(keys, hectares, pixels)
-            if on_progress:
-                on_progress(done, total)
+def _accumulate(job: ZonalJob, histograms: Iterable[StripHistograms], epochs: int) -> dict[int, _Accumulator]:
+    if job.epochs != epochs:
+        wanted = "job_class_areas" if epochs == 1 else "job_transitions"
+        raise ZonalError(f"{wanted} folds a {epochs}-epoch job, got a {job.epochs}-epoch one")
+    accumulators = {p.index: _Accumulator() for p in job.parcels if p is not None}
+    for strip_result in histograms:
+        for index, keys, hectares, pixels in strip_result:
+            accumulators[index].add(keys, hectares, pixels)
     return accumulators
+
+
+def job_class_areas(job: ZonalJob, histograms: Iterable[StripHistograms], *, nodata) -> list[ClassAreas]:
+    """Fold the strips' histograms, given in strip order (as `job.strips`), into one `ClassAreas` per geometry.
+
+    ``nodata``: the class code of no data, or None. ``histograms`` may be a generator: each strip's result is
+    added as it comes, so that memory holds one strip's result at a time.
+    """
+    acc = _accumulate(job, histograms, 1)
+    return [_class_areas(acc.get(i), nodata, job.geodesic_area_ha[i], job.outside_ha[i])
+            for i in range(len(job.parcels))]
+
+
+def job_transitions(job: ZonalJob, histograms: Iterable[StripHistograms], *, nodata_1,
+                    nodata_2) -> list[ClassTransitions]:
+    """Fold a two-epoch job's strip histograms, in strip order, into one `ClassTransitions` per geometry."""
+    acc = _accumulate(job, histograms, 2)
+    return [_transitions(acc.get(i), nodata_1, nodata_2, job.geodesic_area_ha[i], job.outside_ha[i])
+            for i in range(len(job.parcels))]
 
 
 def _class_areas(acc: _Accumulator | None, nodata, geodesic_ha: float, outside_ha: float, pick=None) -> ClassAreas:
@@ -788,15 +878,8 @@ def _areas_outside(grid: _Grid, geometries_raster: np.ndarray, lonlat: np.ndarra
 # Array-level API
 
 
-class _ArraySource:
-    """Class arrays already in memory (the array-level API)."""
-
-    def __init__(self, *arrays):
-        self.arrays = arrays
-
-    @contextmanager
-    def open(self):
-        yield lambda r0, r1, c0, c1: [a[r0:r1, c0:c1] for a in self.arrays]
+def _strip_arrays(strip: Strip, *arrays: np.ndarray) -> list[np.ndarray]:
+    return [a[strip.row0:strip.row1, strip.col0:strip.col1] for a in arrays]
 
 
 def class_areas(classes: np.ndarray, transform: Affine, crs, parcel: BaseGeometry, *, nodata) -> ClassAreas:
@@ -813,14 +896,10 @@ def class_areas(classes: np.ndarray, transform: Affine, crs, parcel: BaseGeometr
     classes = np.asarray(classes)
     if classes.ndim != 2:
         raise ZonalError(f"classes must be 2-D (rows, cols), got shape {classes.shape}")
-    _integer_dtype(classes.dtype, "classes")
-    grid = _Grid.build(transform, crs, *classes.shape)
-    geometries = _check_geometries([parcel])
-    geodesic, outside = _areas_outside(grid, geometries, _reproject(geometries, grid.crs, WGS84_LONLAT))
-    parcels = _prepare_parcels(grid, geometries)
-    acc = _run(grid, parcels, _ArraySource(classes), block_rows=classes.shape[0], workers=1, on_progress=None,
-               two_epochs=False)
-    return _class_areas(acc.get(0), nodata, geodesic[0], outside[0])
+    check_class_dtype(classes.dtype, "classes")
+    job = zonal_job(transform, crs, *classes.shape, [parcel], block_rows=classes.shape[0])
+    strips = (strip_histograms(job, s, _strip_arrays(s, classes)) for s in job.strips)
+    return job_class_areas(job, strips, nodata=nodata)[0]
 
 
 def class_transitions(classes_1: np.ndarray, classes_2: np.ndarray, transform: Affine, crs, parcel: BaseGeometry, *,
@@ -833,132 +912,8 @@ def class_transitions(classes_1: np.ndarray, classes_2: np.ndarray, transform: A
     classes_1, classes_2 = np.asarray(classes_1), np.asarray(classes_2)
     if classes_1.shape != classes_2.shape or classes_1.ndim != 2:
         raise ZonalError(f"both epochs must be 2-D on one grid, got shapes {classes_1.shape} and {classes_2.shape}")
-    _integer_dtype(classes_1.dtype, "classes_1")
-    _integer_dtype(classes_2.dtype, "classes_2")
-    grid = _Grid.build(transform, crs, *classes_1.shape)
-    geometries = _check_geometries([parcel])
-    geodesic, outside = _areas_outside(grid, geometries, _reproject(geometries, grid.crs, WGS84_LONLAT))
-    parcels = _prepare_parcels(grid, geometries)
-    acc = _run(grid, parcels, _ArraySource(classes_1, classes_2), block_rows=classes_1.shape[0], workers=1,
-               on_progress=None, two_epochs=True)
-    return _transitions(acc.get(0), nodata_1, nodata_2, geodesic[0], outside[0])
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Path-level API (rasterio windowed reads)
-
-
-def _nodata_code(value, dtype: np.dtype):
-    """The band's nodata as an int class code, or None when it cannot occur in the band's dtype."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if value != int(value):
-        return None
-    info = np.iinfo(dtype)
-    return int(value) if info.min <= value <= info.max else None
-
-
-def _open_grid(path, band: int):
-    import rasterio
-
-    with rasterio.open(path) as dataset:
-        if not 1 <= band <= dataset.count:
-            raise ZonalError(f"{path}: band {band} requested, the raster has {dataset.count} band(s)")
-        if dataset.crs is None:
-            raise ZonalError(f"{path}: the raster has no CRS")
-        dtype = _integer_dtype(dataset.dtypes[band - 1], f"{path} band {band}")
-        grid = _Grid.build(dataset.transform, dataset.crs, dataset.height, dataset.width)
-        block_rows = dataset.block_shapes[band - 1][0]
-        nodata = _nodata_code(dataset.nodatavals[band - 1], dtype)
-    return grid, block_rows, nodata
-
-
-class _FileSource:
-    """Raster files read by windows; picklable, so that worker processes open their own handles."""
-
-    def __init__(self, path_1, band_1: int, path_2=None, band_2: int | None = None):
-        self.path_1, self.band_1, self.path_2, self.band_2 = path_1, band_1, path_2, band_2
-
-    @contextmanager
-    def open(self):
-        import rasterio
-        from rasterio.enums import Resampling
-        from rasterio.vrt import WarpedVRT
-        from rasterio.windows import Window
-
-        with ExitStack() as stack:
-            first = stack.enter_context(rasterio.open(self.path_1))
-            second = None
-            if self.path_2 is not None:
-                source = stack.enter_context(rasterio.open(self.path_2))
-                same_grid = (source.crs == first.crs and source.transform == first.transform
-                             and source.shape == first.shape)
-                if same_grid:
-                    second = source
-                else:
-                    # Categorical values: nearest neighbour onto the first raster's grid, read by windows.
-                    second = stack.enter_context(WarpedVRT(
-                        source, crs=first.crs, transform=first.transform, width=first.width, height=first.height,
-                        resampling=Resampling.nearest, nodata=source.nodatavals[self.band_2 - 1]))
-
-            def read(r0, r1, c0, c1):
-                window = Window(c0, r0, c1 - c0, r1 - r0)
-                arrays = [first.read(self.band_1, window=window)]
-                if second is not None:
-                    arrays.append(second.read(self.band_2, window=window))
-                return arrays
-
-            yield read
-
-
-def zonal_class_areas(raster_path, geometries: Sequence[BaseGeometry], geometries_crs, *, band: int = 1,
-                      on_progress: Callable[[int, int], None] | None = None,
-                      workers: int | None = None) -> list[ClassAreas]:
-    """Class areas of every geometry over one land-cover raster file: one `ClassAreas` per geometry, in order.
-
-    ``raster_path``: a GeoTIFF (any GDAL raster) with an integer band of class codes, a CRS and a north-up
-    transform; the band's nodata value marks no data. ``geometries``: shapely Polygons or MultiPolygons (None or
-    empty give an all-zero result) in ``geometries_crs`` (pyproj CRS or e.g. "EPSG:4326", "EPSG:4490",
-    "EPSG:4544"; longitude first for geographic CRSs). They are reprojected to the raster's CRS; the raster is
-    not resampled.
-
-    Every pixel counts by the fraction of its area inside the geometry; areas are ellipsoidal hectares. The
-    raster is read once, in strips of whole blocks (memory does not grow with raster size). A large job
-    (parcel windows over 20 million pixels) runs its strips in ``workers`` processes (default: every core;
-    1 keeps everything in the calling thread); results do not depend on the number of workers.
-    ``on_progress(done, total)`` is called from the calling thread with the number of strips done and the
-    total. Raises `ZonalError` for unusable input.
-    """
-    grid, block_rows, nodata = _open_grid(raster_path, band)
-    geometries = _check_geometries(geometries)
-    in_raster_crs = _reproject(geometries, _as_crs(geometries_crs), grid.crs)
-    lonlat = _reproject(geometries, _as_crs(geometries_crs), WGS84_LONLAT)
-    geodesic, outside = _areas_outside(grid, in_raster_crs, lonlat)
-    parcels = _prepare_parcels(grid, in_raster_crs)
-    acc = _run(grid, parcels, _FileSource(raster_path, band), block_rows=block_rows, workers=workers,
-               on_progress=on_progress, two_epochs=False)
-    return [_class_areas(acc.get(i), nodata, geodesic[i], outside[i]) for i in range(len(geometries))]
-
-
-def zonal_transitions(raster_path_1, raster_path_2, geometries: Sequence[BaseGeometry], geometries_crs, *,
-                      band_1: int = 1, band_2: int = 1, on_progress: Callable[[int, int], None] | None = None,
-                      workers: int | None = None) -> list[ClassTransitions]:
-    """Transitions between two epochs for every geometry: one `ClassTransitions` per geometry, in order.
-
-    Epoch 1 (``raster_path_1``) defines the grid. Epoch 2 is read on that grid: unchanged when it has the same
-    CRS, transform and size, otherwise resampled by nearest neighbour through a GDAL warped VRT, window by
-    window (never refused for being on another grid). Pixels of the first grid that epoch 2 does not cover
-    count as epoch-2 nodata when epoch 2 declares a nodata value (without one, GDAL fills them with 0, which
-    then counts as class 0). Geometries, CRS, coverage weighting, areas, workers and ``on_progress`` as in
-    `zonal_class_areas`.
-    """
-    grid, block_rows, nodata_1 = _open_grid(raster_path_1, band_1)
-    _grid_2, _rows_2, nodata_2 = _open_grid(raster_path_2, band_2)
-    geometries = _check_geometries(geometries)
-    in_raster_crs = _reproject(geometries, _as_crs(geometries_crs), grid.crs)
-    lonlat = _reproject(geometries, _as_crs(geometries_crs), WGS84_LONLAT)
-    geodesic, outside = _areas_outside(grid, in_raster_crs, lonlat)
-    parcels = _prepare_parcels(grid, in_raster_crs)
-    acc = _run(grid, parcels, _FileSource(raster_path_1, band_1, raster_path_2, band_2), block_rows=block_rows,
-               workers=workers, on_progress=on_progress, two_epochs=True)
-    return [_transitions(acc.get(i), nodata_1, nodata_2, geodesic[i], outside[i]) for i in range(len(geometries))]
+    check_class_dtype(classes_1.dtype, "classes_1")
+    check_class_dtype(classes_2.dtype, "classes_2")
+    job = zonal_job(transform, crs, *classes_1.shape, [parcel], block_rows=classes_1.shape[0], epochs=2)
+    strips = (strip_histograms(job, s, _strip_arrays(s, classes_1, classes_2)) for s in job.strips)
+    return job_transitions(job, strips, nodata_1=nodata_1, nodata_2=nodata_2)[0]

@@ -68,7 +68,14 @@ from .spec import (
 from .stock_change import StockChange, check_transition_matrix, stock_difference, transition_change_t_c
 from .tables import default_tables_sha256
 from .terms import Factor, StockTerm, product_uncertainty_pct, sum_half_width, sum_uncertainty_pct
-from .uncertainty import Interval95, approach1_interval, combine_intervals, interval_from_samples, monte_carlo_totals
+from .uncertainty import (
+    Interval95,
+    approach1_interval,
+    combine_intervals,
+    interval_from_samples,
+    monte_carlo_totals,
+    parcel_seed,
+)
 from .units import CO2_PER_C, POOLS
 from .valuation import (
     Money,
@@ -118,6 +125,7 @@ __all__ = [
     "monte_carlo_totals",
     "npv_of_change",
     "parcel_carbon",
+    "parcel_seed",
     "parcels_total",
     "pool_table_from_rows",
     "pool_table_read",

@@ -32,8 +32,6 @@ from .pool_table import check_areas
 from .spec import IPCC_CATEGORIES, ipcc_category_key
 from .terms import Factor, StockTerm
 
-TROPICAL_GRASSLAND_ZONES = ("tropical_dry", "tropical_moist_wet")
-
 
 @dataclass(frozen=True, slots=True)
 class ParameterUse:

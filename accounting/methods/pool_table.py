@@ -39,10 +39,6 @@ class PoolDensity:
     def density_t_c_per_ha(self, pool: str) -> float:
         return getattr(self, f"{pool}_t_c_per_ha")
 
-    @property
-    def total_t_c_per_ha(self) -> float:
-        return self.c_above_t_c_per_ha + self.c_below_t_c_per_ha + self.c_soil_t_c_per_ha + self.c_dead_t_c_per_ha
-
 
 @dataclass(frozen=True, slots=True)
 class PoolTable:

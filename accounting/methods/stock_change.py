@@ -23,10 +23,6 @@ class StockChange:
     change_t_c_by_transition: Mapping[tuple[int, int], float] | None = None
 
     @property
-    def change_co2e_t(self) -> float:
-        return self.change_t_c * CO2_PER_C
-
-    @property
     def annual_change_t_c_per_yr(self) -> float:
         return self.change_t_c / self.years
 

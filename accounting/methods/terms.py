@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .units import POOLS
+from .units import POOLS, fraction_from_pct
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ def sum_uncertainty_pct(values: Iterable[float], uncertainties_pct: Iterable[flo
 
 def sum_half_width(values: Iterable[float], uncertainties_pct: Iterable[float]) -> float:
     """Absolute 95 % half-width of a sum of independent terms: √(Σ (U_i/100 · x_i)²), in the unit of the x_i."""
-    return math.sqrt(sum((u / 100.0 * x) ** 2 for x, u in zip(values, uncertainties_pct, strict=True)))
+    return math.sqrt(sum((fraction_from_pct(u) * x) ** 2 for x, u in zip(values, uncertainties_pct, strict=True)))
 
 
 def stock_t_c_by_pool(terms: Iterable[StockTerm]) -> dict[str, float]:

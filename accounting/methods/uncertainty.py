@@ -12,10 +12,13 @@ Conventions
   change alt − base computed from the same draws keeps the correlation between the two epochs. With U above
   ~50 % a normal draw can go negative; supply smaller uncertainties or use Approach 1 with care there.
 - The point estimate is always the deterministic one; the Monte Carlo only sets the bounds.
+- In a run, each parcel draws from its own seed, `parcel_seed(run seed, parcel key)`: its interval is the same
+  whichever other parcels share the run, and in whatever order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .terms import StockTerm, product_uncertainty_pct, sum_half_width
-from .units import CO2_PER_C, Z_95
+from .units import Z_95, fraction_from_pct
 
 APPROACHES = ("approach1", "approach2")
 MONTE_CARLO_ITERATIONS = 20_000
@@ -48,17 +51,6 @@ class Interval95:
     def plus_pct(self) -> float | None:
         return None if self.estimate_t_c == 0 else 100.0 * (self.upper_t_c - self.estimate_t_c) / abs(self.estimate_t_c)
 
-    @property
-    def lower_co2e_t(self) -> float:
-        return self.lower_t_c * CO2_PER_C
-
-    @property
-    def upper_co2e_t(self) -> float:
-        return self.upper_t_c * CO2_PER_C
-
-    def negated(self) -> Interval95:
-        return Interval95(-self.estimate_t_c, -self.upper_t_c, -self.lower_t_c, self.approach)
-
 
 def approach1_interval(terms: Sequence[StockTerm]) -> Interval95:
     """Eq 3.1 inside each term (a product), then Eq 3.2 across terms (a sum)."""
@@ -74,6 +66,18 @@ def approach1_difference(alt: Interval95, base: Interval95) -> Interval95:
     estimate = alt.estimate_t_c - base.estimate_t_c
     half_width = math.hypot(alt.upper_t_c - alt.estimate_t_c, base.upper_t_c - base.estimate_t_c)
     return Interval95(estimate, estimate - half_width, estimate + half_width, "approach1")
+
+
+def parcel_seed(run_seed: int, parcel_key: str) -> int:
+    """The Monte Carlo seed of one parcel in a run: the first 8 bytes, big-endian, of
+    sha256(f"{run_seed}:{parcel_key}") in UTF-8, an integer in [0, 2**64).
+
+    A function of the run's seed and the parcel's own key (e.g. "510727/F-1", its county and code) alone, never
+    of its position among the run's parcels. Reproduce it with
+    ``printf '20260101:510727/F-1' | sha256sum | cut -c1-16`` (hex).
+    """
+    digest = hashlib.sha256(f"{run_seed}:{parcel_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
 
 
 def monte_carlo_totals(estimates: Sequence[Sequence[StockTerm]], *, seed: int, iterations: int) -> list[np.ndarray]:
@@ -94,7 +98,7 @@ def monte_carlo_totals(estimates: Sequence[Sequence[StockTerm]], *, seed: int, i
         for term in terms:
             sample = np.ones(iterations)
             for f in term.factors:
-                sigma_rel = f.uncertainty_pct / 100.0 / Z_95
+                sigma_rel = fraction_from_pct(f.uncertainty_pct) / Z_95
                 sample *= f.value * (1.0 + sigma_rel * z[index[f.key]])
             total += sample
         totals.append(total)
@@ -126,5 +130,6 @@ __all__ = [
     "combine_intervals",
     "interval_from_samples",
     "monte_carlo_totals",
+    "parcel_seed",
     "product_uncertainty_pct",
 ]

@@ -20,8 +20,3 @@ soil organic carbon, dead organic matter (dead wood + litter)."""
 def fraction_from_pct(value_pct: float) -> float:
     """A percent as a fraction: 7 % → 0.07. Percents enter only through names ending in `_pct`."""
     return value_pct / 100.0
-
-
-def co2e_t_from_t_c(stock_t_c: float) -> float:
-    """t C → t CO2e (× 44/12)."""
-    return stock_t_c * CO2_PER_C

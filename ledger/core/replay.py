@@ -14,10 +14,16 @@ Entry kinds and their payloads (every number an integer; decimals, money and are
 - ``asset.register``: {"asset": code, "county", "year", "sequence", "rights_type", "holder": party id,
   "parcel": {"id", "code", "area_ha", "geometry_sha256"}, "evidence": [{"name", "sha256"}, ...]}
 - ``asset.confirm``: {"asset"}
-- ``asset.value``: {"asset", "valuation": id, "run", "parcel_result", "method_sha256", "input_raster_sha256": [...],
-  "code_version", "stock_tC", "stock_tCO2e", "stock_ci95_tC": [low, high],
-  "price_per_tCO2e" or "price_per_tC": {"amount", "currency"}, "value": {"amount", "currency"},
-  "value_ci95_low": {"amount", "currency"}}
+- ``asset.value``: {"asset", "valuation": id, "run", "parcel_result", "method_sha256", "default_tables_sha256",
+  "input_raster_sha256": [...], "normalised_raster_sha256": [...], "code_version", "stock_tC", "stock_tCO2e",
+  "stock_ci95_tC": [low, high], "price_per_tCO2e" or "price_per_tC": {"amount", "currency"},
+  "value": {"amount", "currency"}, "value_ci95_low": {"amount", "currency"}}.
+  The run's hashes, each 64 lowercase hex digits: ``method_sha256`` of the method's parameters,
+  ``default_tables_sha256`` of the shipped IPCC default tables the method may read ("" for a run from before it
+  was recorded), ``input_raster_sha256`` of each uploaded raster and ``normalised_raster_sha256`` of each
+  normalised copy the run read (raster, then alt raster; [] for a run from before it was recorded). Entries
+  written before ``default_tables_sha256`` and ``normalised_raster_sha256`` were added lack both keys; they
+  replay as they are, and their valuations have neither key.
 - ``pledge.create``: {"asset", "pledge": id, "pledgee": party id, "amount": {"amount", "currency"},
   "term_months", "ltv_limit_pct"}
 - ``pledge.release``: {"asset", "pledge"}; ``pledge.enforce``: {"asset", "pledge", "to_holder": party id}

@@ -115,7 +115,11 @@ class Valuation(models.Model):
     run = models.ForeignKey(AccountingRun, on_delete=models.PROTECT, related_name="+")
     parcel_result = models.ForeignKey(ParcelResult, on_delete=models.PROTECT, related_name="+")
     method_sha256 = models.CharField(max_length=64)
+    # The run's shipped default tables and the normalised raster copies it read. None: the valuation's entry
+    # was written before entries carried them, and has no such key.
+    default_tables_sha256 = models.CharField(max_length=64, null=True, blank=True)
     input_raster_sha256 = models.JSONField(default=list)
+    normalised_raster_sha256 = models.JSONField(null=True, blank=True)
     code_version = models.CharField(max_length=80, blank=True)
     stock_t_c = models.DecimalField(max_digits=24, decimal_places=6)
     stock_co2e_t = models.DecimalField(max_digits=24, decimal_places=6)

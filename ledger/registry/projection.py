@@ -26,10 +26,17 @@ def parcel_facts(parcel: Parcel) -> dict:
 
 
 def valuation_projection(valuation: Valuation) -> dict:
-    """A valuation row in the shape of its `asset.value` payload (without "asset")."""
+    """A valuation row in the shape of its `asset.value` payload (without "asset"). A valuation whose entry
+    predates `default_tables_sha256` and `normalised_raster_sha256` (None in the row) shows neither key, as its
+    replay does not."""
+    later_facts = {name: value for name, value in (
+        ("default_tables_sha256", valuation.default_tables_sha256),
+        ("normalised_raster_sha256", valuation.normalised_raster_sha256),
+    ) if value is not None}
     return {
         "valuation": valuation.id, "run": valuation.run_id, "parcel_result": valuation.parcel_result_id,
         "method_sha256": valuation.method_sha256, "input_raster_sha256": list(valuation.input_raster_sha256),
+        **later_facts,
         "code_version": valuation.code_version,
         "stock_tC": decimal_text(valuation.stock_t_c, STOCK_QUANTUM),
         "stock_tCO2e": decimal_text(valuation.stock_co2e_t, STOCK_QUANTUM),

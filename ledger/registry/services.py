@@ -303,7 +303,8 @@ def asset_value(*, asset: Asset, run: AccountingRun, county_code: str | None, pr
     high = decimal_text(result.stock_ci95_high_t_c, STOCK_QUANTUM)
     payload = {
         "asset": asset.code, "run": run.id, "parcel_result": result.id, "method_sha256": run.method_sha256,
-        "input_raster_sha256": list(run.input_raster_sha256), "code_version": run.code_version,
+        "default_tables_sha256": run.default_tables_sha256, "input_raster_sha256": list(run.input_raster_sha256),
+        "normalised_raster_sha256": list(run.normalised_raster_sha256), "code_version": run.code_version,
         "stock_tC": stock, "stock_tCO2e": decimal_text(result.stock_co2e_t, STOCK_QUANTUM),
         "stock_ci95_tC": [low, high],
         f"price_per_{per}": {"amount": price_text, "currency": currency},
@@ -319,7 +320,8 @@ def asset_value(*, asset: Asset, run: AccountingRun, county_code: str | None, pr
                                                "be valued"), asset_code=asset.code, asset_status=asset.status)
         valuation = Valuation.objects.create(
             asset=asset, run=run, parcel_result=result, method_sha256=run.method_sha256,
-            input_raster_sha256=list(run.input_raster_sha256), code_version=run.code_version,
+            default_tables_sha256=payload["default_tables_sha256"], input_raster_sha256=payload["input_raster_sha256"],
+            normalised_raster_sha256=payload["normalised_raster_sha256"], code_version=run.code_version,
             stock_t_c=Decimal(stock), stock_co2e_t=Decimal(payload["stock_tCO2e"]), stock_ci95_low_t_c=Decimal(low),
             stock_ci95_high_t_c=Decimal(high), price_amount=Decimal(price_text), price_per=per, currency=currency,
             value_amount=Decimal(payload["value"]["amount"]),

@@ -13,6 +13,7 @@ from accounting.methods import (
     interval_from_samples,
     monte_carlo_totals,
     parcel_carbon,
+    parcel_seed,
     parcels_total,
     product_uncertainty_pct,
     sum_uncertainty_pct,
@@ -74,6 +75,13 @@ def test_monte_carlo_is_reproducible_with_a_seed():
     other = monte_carlo_totals([terms], seed=43, iterations=5_000)[0]
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+def test_parcel_seed_is_the_sha256_of_run_seed_and_parcel_key():
+    """printf '20260101:510727/F-1' | sha256sum | cut -c1-16  ->  57df2059f27262e9"""
+    assert parcel_seed(20260101, "510727/F-1") == 0x57DF2059F27262E9
+    assert parcel_seed(20260101, "510727/F-2") != parcel_seed(20260101, "510727/F-1")
+    assert parcel_seed(20260102, "510727/F-1") != parcel_seed(20260101, "510727/F-1")
 
 
 def test_monte_carlo_close_to_approach1_for_a_simple_product():

@@ -171,6 +171,67 @@ def test_run_records_what_it_read(bureau, setup, django_capture_on_commit_callba
 
 
 @pytest.mark.django_db
+def test_run_records_and_shows_the_hash_of_the_copies_it_read(bureau, setup, api_user, client,
+                                                                django_capture_on_commit_callbacks):
+    """Beside each upload's sha256, the run records that of the normalised copy the engine read (the bytes
+    under MEDIA_ROOT, hashed here with hashlib), in the API and on the run page."""
+    import hashlib
+
+    from geo.models import Raster
+
+    run_id = start_run(bureau, django_capture_on_commit_callbacks, method_version=setup["method"],
+                       raster=setup["r2020"], alt_raster=setup["r2030"], county="510727").json()["id"]
+    rasters = [Raster.objects.get(id=setup[name]) for name in ("r2020", "r2030")]
+    read = [hashlib.sha256(r.path.read_bytes()).hexdigest() for r in rasters]
+    uploaded = [r.sha256 for r in rasters]
+    body = bureau.get(f"/api/runs/{run_id}/").json()
+    assert body["status"] == "succeeded", body["failure_reason"]
+    assert body["normalised_raster_sha256"] == read
+    assert body["input_raster_sha256"] == uploaded
+    assert set(read).isdisjoint(uploaded)  # normalising (tiling, DEFLATE) rewrote the bytes
+    user, _ = api_user("bureau", county="510727")
+    client.force_login(user)
+    page = client.get(f"/runs/{run_id}/").content.decode()
+    assert "Normalised copy sha256 (read)" in page
+    assert all(f'<code title="{h}">' in page for h in read)
+
+
+@pytest.mark.django_db
+def test_a_run_fails_when_a_stored_copy_no_longer_has_its_hash(bureau, setup, django_capture_on_commit_callbacks):
+    """The 2020 copy replaced by the 2030 copy's bytes: the run fails, naming both hashes, and keeps nothing."""
+    import shutil
+
+    from geo.models import Raster
+
+    r2020, r2030 = Raster.objects.get(id=setup["r2020"]), Raster.objects.get(id=setup["r2030"])
+    shutil.copyfile(r2030.path, r2020.path)
+    run_id = start_run(bureau, django_capture_on_commit_callbacks, method_version=setup["method"],
+                       raster=setup["r2020"], county="510727").json()["id"]
+    run = bureau.get(f"/api/runs/{run_id}/").json()
+    assert run["status"] == "failed"
+    assert run["failure_reason"] == (
+        f"RasterFileChangedError: raster file {r2020.sha256}.tif has sha256 {r2030.normalised_sha256}, want "
+        f"{r2020.normalised_sha256} (recorded when it was stored): the file has changed since, so nothing was "
+        "read from it")
+    assert run["normalised_raster_sha256"] == [r2020.normalised_sha256]
+    assert ParcelResult.objects.filter(run_id=run_id).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_raster_without_a_hash_of_its_copy_is_not_run(bureau, setup):
+    from geo.models import Raster
+
+    Raster.objects.filter(id=setup["r2020"]).update(normalised_sha256="")
+    response = bureau.post("/api/runs/", {"method_version": setup["method"], "raster": setup["r2020"],
+                                          "county": "510727"}, format="json")
+    assert response.status_code == 422, response.content
+    assert response.json()["detail"] == (
+        f"raster {setup['r2020']} has no recorded sha256 of its normalised copy (the copy was missing when the "
+        "hashes were recorded), so a run could not check what it reads")
+    assert AccountingRun.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_same_inputs_give_identical_numbers(bureau, setup, django_capture_on_commit_callbacks):
     body = {"method_version": setup["method"], "raster": setup["r2020"], "alt_raster": setup["r2030"],
             "county": "510727", "price_per_tC": "43", "currency": "CNY", "discount_rate_pct": "7",
@@ -181,6 +242,39 @@ def test_same_inputs_give_identical_numbers(bureau, setup, django_capture_on_com
                for r in (first, second)]
     assert figures[0] == figures[1]
     assert AccountingRun.objects.get(id=first).totals == AccountingRun.objects.get(id=second).totals
+
+
+@pytest.mark.django_db
+def test_a_parcels_interval_is_the_same_alone_and_in_its_county_run(bureau, setup, tmp_path,
+                                                                      django_capture_on_commit_callbacks):
+    """Monte Carlo draws are seeded by the run's seed and the parcel's county and code, not by its place in the
+    run: G-1 alone (first) and G-1 in the county run (second, after F-1) get one interval, and the analyst's
+    command over the same parcel file and stored raster gets it too."""
+    uncertain = {"pools": POOLS, "uncertainty_pct": {"c_above": 20, "c_soil": 30}}
+    method = bureau.post("/api/methods/", {"kind": "pool_table", "parameters": uncertain}, format="json").json()["id"]
+    body = {"method_version": method, "raster": setup["r2020"], "uncertainty": "approach2", "seed": 7}
+    grass = Parcel.objects.get(code="G-1")
+    alone = start_run(bureau, django_capture_on_commit_callbacks, parcels=[grass.id], **body).json()["id"]
+    county = start_run(bureau, django_capture_on_commit_callbacks, county="510727", **body).json()["id"]
+    assert list(ParcelResult.objects.filter(run_id=county).values_list("parcel__code", flat=True)) == ["F-1", "G-1"]
+    interval = ParcelResult.objects.get(run_id=alone).figures["stock_ci95_tC"]
+    assert ParcelResult.objects.get(run_id=county, parcel=grass).figures["stock_ci95_tC"] == interval
+    low, high = interval
+    stock = ParcelResult.objects.get(run_id=alone).stock_t_c
+    assert low < stock < high and high - low > 0.1 * stock  # a real spread: ±20 % and ±30 % on two pools
+
+    from django.core.management import call_command
+
+    from geo.models import Raster
+
+    method_file, parcels_file, out = tmp_path / "method.json", tmp_path / "parcels.geojson", tmp_path / "out.json"
+    method_file.write_text(json.dumps({"kind": "pool_table", "parameters": uncertain}))
+    parcels_file.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        parcel_feature("G-1", 453_505, 3_584_505, 453_995, 3_585_995)]}))
+    call_command("carbon_stock", "--raster", str(Raster.objects.get(id=setup["r2020"]).path), "--method",
+                 str(method_file), "--parcels", str(parcels_file), "--uncertainty", "approach2", "--seed", "7",
+                 "--output", str(out))
+    assert json.loads(out.read_text())["parcels"][0]["stock_ci95_tC"] == interval
 
 
 @pytest.mark.django_db
@@ -203,6 +297,27 @@ def test_two_epochs_change_and_npv(bureau, setup, django_capture_on_commit_callb
     assert figures["annual_change_tCO2e_per_yr"] == pytest.approx(change / 10 * 44 / 12, rel=1e-12)
     factor = sum(1 / 1.07**t for t in range(10))
     assert float(figures["npv"]["amount"]) == pytest.approx(43 * change / 10 * factor, abs=0.01)
+
+
+@pytest.mark.django_db
+def test_a_run_over_a_parcel_beside_the_raster_succeeds_with_all_of_it_outside(bureau, setup,
+                                                                               django_capture_on_commit_callbacks):
+    """No parcel reaches a pixel, so the zonal job has no strip to read (progress 0 of 0): the run still
+    succeeds, with the parcel's whole area outside the raster and no stock."""
+    # 500 m x 500 m east of the raster, whose east edge is at 454,000 m.
+    outside = {"type": "FeatureCollection", "features": [parcel_feature("X-1", 454_500, 3_585_000, 455_000,
+                                                                       3_585_500)]}
+    assert bureau.post("/api/parcels/", outside, format="json").status_code == 201
+    run_id = start_run(bureau, django_capture_on_commit_callbacks, method_version=setup["method"],
+                       raster=setup["r2020"], parcels=[Parcel.objects.get(code="X-1").id]).json()["id"]
+    run = bureau.get(f"/api/runs/{run_id}/").json()
+    assert run["status"] == "succeeded", run["failure_reason"]
+    assert run["progress"] == {"parcels_done": 1, "parcels_total": 1}
+    figures = ParcelResult.objects.get(run_id=run_id).figures
+    assert figures["stock_tC"] == 0 and figures["class_area_ha"] == {}
+    assert 25.0 < figures["area_ha"] < 25.0 * 1.001  # 500 m x 500 m of UTM grid, a little more on the ellipsoid
+    # The outside part is the parcel itself, densified along the raster's straight sides: equal to ~1e-10.
+    assert figures["outside_ha"] == pytest.approx(figures["area_ha"], rel=1e-9)
 
 
 @pytest.mark.django_db

@@ -243,3 +243,15 @@ def test_ingest_raster_command_with_legend_file(media, tmp_path, capsys):
     raster = Raster.objects.get(id=int(capsys.readouterr().out.strip()))
     assert raster.legend["name"] == "pingwu"
     assert [c["ipcc_category"] for c in raster.legend["classes"]] == ["forest_land", "grassland"]
+
+
+def test_ingest_records_the_sha256_of_the_normalised_copy(bureau, media, tmp_path):
+    """Two hashes: the upload's (its bytes as sent) and the stored copy's (the bytes runs read), both by hashlib."""
+    import hashlib
+
+    source = write_tif(tmp_path / "lc.tif", np.full((40, 30), 2, np.uint8))
+    body = upload(bureau, source, epoch=2020, legend="clcd").json()
+    raster = Raster.objects.get(id=body["id"])
+    assert raster.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert raster.normalised_sha256 == hashlib.sha256(raster.path.read_bytes()).hexdigest()
+    assert raster.normalised_sha256 != raster.sha256  # the copy is a tiled, compressed COG: other bytes

@@ -22,9 +22,8 @@ from geo.zonal import (
     class_transitions,
     coverage_fractions,
     geographic_cell_area_ha,
-    zonal_class_areas,
-    zonal_transitions,
 )
+from geo.zonal_files import zonal_class_areas, zonal_transitions
 
 UTM50 = CRS.from_epsg(32650)
 K0_AREA = 0.9996**2  # grid area / ellipsoidal area on the central meridian
@@ -258,7 +257,7 @@ def test_parcels_tiling_a_region_add_up_to_the_region():
 
 def test_file_api_worker_processes_and_progress(tmp_path, monkeypatch):
     """Several strips in two worker processes: the same numbers as in one thread and as the array function."""
-    monkeypatch.setattr("geo.zonal.PROCESS_JOB_CELLS", 0)  # this small job would otherwise run in-process
+    monkeypatch.setattr("geo.zonal_files.PROCESS_JOB_CELLS", 0)  # this small job would otherwise run in-process
     rng = np.random.default_rng(9)
     classes = rng.integers(1, 4, (700, 500), dtype=np.uint8)
     path = write_tif(tmp_path / "lc.tif", classes, GRID_10M, "EPSG:32650", nodata=3, blocksize=64)

@@ -8,7 +8,7 @@ from exactextract import exact_extract
 from pyproj import CRS, Proj, Transformer
 from shapely.geometry import box, mapping
 
-from geo.zonal import zonal_class_areas, zonal_transitions
+from geo.zonal_files import zonal_class_areas, zonal_transitions
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.shared_data

@@ -69,6 +69,10 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name.replace('_', '-')}: no such file: {o[name]}")
         kind, parameters = self._method(o)
         geometries, labels, attributes, crs = self._parcels(o)
+        # A parcel's Monte Carlo draws are seeded by its county and code, as the service seeds them.
+        keys = None if attributes is None else [
+            f"{a['county']}/{a['code']}" if "county" in a and "code" in a else str(label)
+            for a, label in zip(attributes, labels, strict=True)]
         valuation = None
         if o["price"] is not None:
             try:
@@ -94,7 +98,7 @@ class Command(BaseCommand):
                 raster_path=o["raster"], alt_raster_path=o["alt_raster"], years=tuple(o["years"]) if o["years"]
                 else None, geometries=geometries, geometries_crs=crs, labels=labels, attributes=attributes,
                 method_kind=kind, method_parameters=parameters, ipcc_category_by_class=ipcc, valuation=valuation,
-                uncertainty_approach=o["uncertainty"], seed=o["seed"], area_basis=o["area_basis"],
+                uncertainty_approach=o["uncertainty"], seed=o["seed"], area_basis=o["area_basis"], parcel_keys=keys,
             ), on_progress=progress if sys.stderr.isatty() or o["output"] else None)
         except (MethodError, ZonalError, ValueError) as exc:
             raise CommandError(str(exc)) from None
