@@ -5,13 +5,22 @@ import os
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.common.api import PAGE_PARAMETERS, Paged, page_schema, paginated, problems
+from config.common.api import (
+    PAGE_PARAMETERS,
+    ConstantField,
+    OpenObjectSerializer,
+    Paged,
+    page_of,
+    page_response,
+    paginated,
+    problems,
+)
 from config.common.errors import UploadTooLarge
 from config.common.roles import BUREAU, role_required
 from geo.errors import CountyScopeError, LegendError, RasterTooLargeError
@@ -89,33 +98,44 @@ class RasterDetailView(APIView):
         return Response(RasterOutput(get_object_or_404(Raster, id=raster_id)).data)
 
 
+@extend_schema_serializer(component_name="ParcelProperties")
+class ParcelPropertiesOutput(OpenObjectSerializer):
+    """The parcel's code, name, county and area, then every attribute its file gave (as imported)."""
+
+    code = serializers.CharField(help_text="the parcel's code, unique in its county")
+    name = serializers.CharField(help_text="the parcel's name, if its file gave one")
+    county = serializers.CharField(source="county_code", help_text="6-digit county code (GB/T 2260)")
+    area_ha = serializers.FloatField(help_text="geodesic area on the WGS84 ellipsoid, hectares")
+
+    def to_representation(self, parcel: Parcel) -> dict:
+        return {**super().to_representation(parcel), **parcel.attributes}
+
+
 class ParcelFeatureOutput(serializers.Serializer):
-    """A parcel as a GeoJSON Feature (documentation of `parcel_feature`)."""
+    """A parcel as a GeoJSON Feature (RFC 7946), in WGS84 longitude/latitude."""
 
-    type = serializers.CharField(help_text='"Feature"')
-    id = serializers.IntegerField()
+    type = ConstantField("Feature")
+    id = serializers.IntegerField(help_text="parcel id")
     geometry = serializers.JSONField(help_text="GeoJSON Polygon or MultiPolygon, WGS84 longitude/latitude")
-    bbox = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4,
-                                 help_text="[min_lon, min_lat, max_lon, max_lat]")
-    properties = inline_serializer("ParcelProperties", {
-        "code": serializers.CharField(), "name": serializers.CharField(), "county": serializers.CharField(),
-        "area_ha": serializers.FloatField()}, help_text="code, name, county, area_ha and the imported attributes")
+    bbox = serializers.SerializerMethodField()
+    properties = ParcelPropertiesOutput(source="*")
+
+    @extend_schema_field(serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4,
+                                               help_text="[min_lon, min_lat, max_lon, max_lat]"))
+    def get_bbox(self, parcel: Parcel) -> list[float]:
+        return [parcel.min_lon, parcel.min_lat, parcel.max_lon, parcel.max_lat]
 
 
-def parcel_feature(parcel: Parcel) -> dict:
-    return {
-        "type": "Feature",
-        "id": parcel.id,
-        "geometry": parcel.geometry,
-        "bbox": [parcel.min_lon, parcel.min_lat, parcel.max_lon, parcel.max_lat],
-        "properties": {
-            "code": parcel.code,
-            "name": parcel.name,
-            "county": parcel.county_code,
-            "area_ha": parcel.area_ha,
-            **parcel.attributes,
-        },
-    }
+@extend_schema_serializer(component_name="ParcelFeatureCollection")
+class ParcelFeatureCollectionOutput(serializers.Serializer):
+    """The imported parcels as a GeoJSON FeatureCollection, in file order. The instance is {"features": [...]}."""
+
+    type = ConstantField("FeatureCollection")
+    features = ParcelFeatureOutput(many=True)
+
+
+ParcelFeaturePageOutput = page_of("ParcelFeatureCollectionPage", ParcelFeatureOutput(many=True), key="features",
+                                  before={"type": ConstantField("FeatureCollection")})
 
 
 class ParcelListView(APIView):
@@ -139,9 +159,7 @@ class ParcelListView(APIView):
             return parts
 
     @extend_schema(operation_id="parcels_list", parameters=[QuerySerializer, *PAGE_PARAMETERS], responses={
-        200: page_schema("ParcelFeatureCollectionPage", ("features", ParcelFeatureOutput(many=True)),
-                         type=serializers.CharField(help_text='"FeatureCollection"')),
-        **problems(400)})
+        200: ParcelFeaturePageOutput, **problems(400)})
     def get(self, request):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -150,18 +168,13 @@ class ParcelListView(APIView):
             parcels = parcels.filter(county_code=query.validated_data["county"])
         if "bbox" in query.validated_data:
             parcels = parcels.intersecting_bbox(*query.validated_data["bbox"])
-        response = paginated(request, self, parcels, lambda page: [parcel_feature(p) for p in page])
-        response.data["type"] = "FeatureCollection"
-        response.data["features"] = response.data.pop("results")
-        return response
+        return page_response(request, self, parcels, ParcelFeaturePageOutput, key="features")
 
     @extend_schema(
         request={"application/json": dict},
         parameters=[OpenApiParameter("crs", str, description="CRS of the coordinates, e.g. EPSG:4490 or EPSG:4545; "
                                                              "default WGS84 longitude/latitude (RFC 7946)")],
-        responses={201: inline_serializer("ParcelFeatureCollection", {
-            "type": serializers.CharField(help_text='"FeatureCollection"'),
-            "features": ParcelFeatureOutput(many=True)}), **problems(400, 403, 409, 413, 422)},
+        responses={201: ParcelFeatureCollectionOutput, **problems(400, 403, 409, 413, 422)},
     )
     def post(self, request):
         length = _content_length(request)
@@ -172,13 +185,12 @@ class ParcelListView(APIView):
             raise CountyScopeError("your user belongs to no county; ask an administrator to set one")
         parcels = parcel_import(feature_collection=request.data, crs=request.query_params.get("crs"),
                                 allowed_county=county)
-        return Response({"type": "FeatureCollection", "features": [parcel_feature(p) for p in parcels]},
-                        status=status.HTTP_201_CREATED)
+        return Response(ParcelFeatureCollectionOutput({"features": parcels}).data, status=status.HTTP_201_CREATED)
 
 
 class ParcelDetailView(APIView):
     @extend_schema(responses={(200, "application/geo+json"): ParcelFeatureOutput, **problems(404)})
     def get(self, request, parcel_id: int):
-        return Response(parcel_feature(get_object_or_404(Parcel, id=parcel_id)),
+        return Response(ParcelFeatureOutput(get_object_or_404(Parcel, id=parcel_id)).data,
                         content_type="application/geo+json")
 

@@ -50,6 +50,27 @@ def _celery_mode(request, settings):
     app.conf.task_always_eager = previous
 
 
+# --- the API contract: every response to /api/ is checked against the OpenAPI schema -------------------------------
+
+@pytest.fixture(autouse=True)
+def _api_responses_follow_the_schema(monkeypatch):
+    """Every response a test client receives for a path under /api/ is checked against the OpenAPI schema
+    (tests/foundation/contract.py); a response the schema does not allow fails the test that caused it."""
+    from django.test.client import Client
+
+    from tests.foundation.contract import check_client_response
+
+    original = Client.request
+
+    def request(self, **kwargs):
+        __tracebackhide__ = True
+        response = original(self, **kwargs)
+        check_client_response(response)
+        return response
+
+    monkeypatch.setattr(Client, "request", request)
+
+
 @pytest.fixture
 def api_user(db):
     """Factory: api_user("bank") -> (user, APIClient authenticated with the user's token)."""

@@ -147,7 +147,15 @@ SPECTACULAR_SETTINGS = {
         "AssetStatusEnum": "ledger.registry.models.Asset.STATUSES",
         "PartyKindEnum": "ledger.registry.models.Party.KINDS",
         "RunStatusEnum": "accounting.models.AccountingRun.STATUSES",
+        # GeoJSON's "type" members (config.common.api.ConstantField).
+        "FeatureTypeEnum": ["Feature"],
+        "FeatureCollectionTypeEnum": ["FeatureCollection"],
     },
+    # Operations that need a signed-in user also document their 401 problem.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.common.api.document_authentication_problems",
+    ],
 }
 
 LOGGING = {

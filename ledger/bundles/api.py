@@ -13,13 +13,13 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.common.api import problems
+from config.common.api import ConstantField, MoneyOutput, problems
 from config.common.roles import role_required
 from ledger.bundles.certificate import certificate_pdf
 from ledger.bundles.services import bundle_build, bundle_bytes, bundle_sha256
@@ -99,6 +99,59 @@ def _verify_request(raw: bytes) -> tuple[dict, list[str] | None, str | None, dic
     return check_format(document["bundle"]), keys, trusted, proof
 
 
+class BundlePledgeSerializer(serializers.Serializer):
+    """An active pledge as the bundle's entries give it."""
+
+    id = serializers.IntegerField()
+    asset = serializers.CharField(help_text="asset code")
+    pledgee = serializers.IntegerField(help_text="party id of the bank")
+    amount = MoneyOutput()
+    term_months = serializers.IntegerField()
+    ltv_limit_pct = serializers.CharField(help_text="decimal string")
+    status = serializers.CharField()
+
+
+class BundleVerdictHolderSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="party id")
+    name = serializers.CharField()
+
+
+class BundleValidOutput(serializers.Serializer):
+    """The bundle passed every check: what it proves. The instance is the verifier's verdict as a dict."""
+
+    valid = ConstantField(True)
+    asset = serializers.CharField(help_text="asset code")
+    holder = BundleVerdictHolderSerializer(help_text="the holder the entries give")
+    status = serializers.CharField(help_text="the asset's status the entries give")
+    active_pledges = BundlePledgeSerializer(many=True)
+    tree_size = serializers.IntegerField(help_text="the size of the signed checkpoint the entries are proven in")
+    root_hash = serializers.CharField(help_text="that checkpoint's root, standard base64")
+    signed_by = serializers.CharField(help_text="the key name that signed the checkpoint")
+    entries = serializers.IntegerField(help_text="entries proven")
+    consistent_with = serializers.IntegerField(allow_null=True, help_text="the size of the trusted checkpoint "
+                                                                          "it is consistent with, if one was given")
+    anchor = serializers.CharField(allow_null=True, help_text="the on-chain anchor check (null here: the server "
+                                                              "does not check anchors)")
+    notes = serializers.ListField(child=serializers.CharField(), help_text="anything else worth knowing")
+    summary = serializers.CharField(help_text="the verdict as lines of text")
+
+
+class BundleInvalidOutput(serializers.Serializer):
+    """The bundle failed a check: where, and why."""
+
+    valid = ConstantField(False)
+    field = serializers.CharField(help_text='where the bundle fails, e.g. "proofs[2]"')
+    reason = serializers.CharField(help_text="the check that failed")
+    detail = serializers.SerializerMethodField(help_text="field and reason as one sentence")
+
+    def get_detail(self, error: BundleInvalidError) -> str:
+        return str(error)
+
+
+BUNDLE_VERDICT = PolymorphicProxySerializer(component_name="BundleVerdict", resource_type_field_name=None,
+                                            serializers=[BundleValidOutput, BundleInvalidOutput])
+
+
 class VerifyView(APIView):
     """Run the offline verifier's checks on an uploaded bundle (no anchor check: that needs the bank's RPC)."""
 
@@ -106,28 +159,7 @@ class VerifyView(APIView):
     authentication_classes = []  # anonymous by design; a stale token must not turn this into a 401
 
     @extend_schema(request={MEDIA_TYPE: OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
-                   responses={200: inline_serializer("BundleVerdict", {
-                       "valid": serializers.BooleanField(),
-                       # valid: true
-                       "asset": serializers.CharField(required=False),
-                       "holder": inline_serializer("BundleVerdictHolder", {"id": serializers.IntegerField(),
-                                                                           "name": serializers.CharField()},
-                                                   required=False),
-                       "status": serializers.CharField(required=False),
-                       "active_pledges": serializers.ListField(child=serializers.DictField(), required=False),
-                       "tree_size": serializers.IntegerField(required=False),
-                       "root_hash": serializers.CharField(required=False, help_text="base64"),
-                       "signed_by": serializers.CharField(required=False),
-                       "entries": serializers.IntegerField(required=False),
-                       "consistent_with": serializers.IntegerField(required=False, allow_null=True),
-                       "anchor": serializers.CharField(required=False, allow_null=True),
-                       "notes": serializers.ListField(child=serializers.CharField(), required=False),
-                       "summary": serializers.CharField(required=False),
-                       # valid: false
-                       "field": serializers.CharField(required=False, help_text="where the bundle fails"),
-                       "reason": serializers.CharField(required=False),
-                       "detail": serializers.CharField(required=False),
-                   }), **problems(422)})
+                   responses={200: BUNDLE_VERDICT, **problems(422)})
     def post(self, request):
         bundle, keys, trusted, proof = _verify_request(request.body)
         if keys is None:
@@ -135,5 +167,5 @@ class VerifyView(APIView):
         try:
             verdict = verify_bundle(bundle, trusted_keys=keys, trusted_checkpoint=trusted, consistency_proof=proof)
         except BundleInvalidError as error:
-            return Response({"valid": False, "field": error.field, "reason": error.reason, "detail": str(error)})
-        return Response(verdict.as_dict())
+            return Response(BundleInvalidOutput(error).data)
+        return Response(BundleValidOutput(verdict.as_dict()).data)

@@ -10,15 +10,15 @@ Money is {"amount": "<decimal string>", "currency": "CNY"}; stocks are decimal s
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
-    inline_serializer,
 )
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounting.models import AccountingRun
-from config.common.api import Paged, paginated, problems
+from config.common.api import IsoDateTimeField, MoneyOutput, Paged, paginated, problems
 from config.common.roles import AUDITOR, BANK, BUREAU, EXCHANGE, role_required, user_roles
 from geo.models import Parcel, user_county_code
 from ledger.log.api import EntryOutput
@@ -26,10 +26,12 @@ from ledger.log.models import Entry
 from ledger.registry import services as registry
 from ledger.registry.errors import RegistryForbiddenError, RegistryInputError
 from ledger.registry.idempotency import idempotent
-from ledger.registry.models import Asset, Party, Pledge
+from ledger.registry.models import Asset, Party, Pledge, Valuation
 from ledger.registry.projection import asset_projection, pledge_projection, valuation_projection
 
 ANY_ROLE = (BUREAU, BANK, EXCHANGE, AUDITOR)
+
+
 def _party(party_id: int, field: str) -> Party:
     party = Party.objects.filter(id=party_id).first()
     if party is None:
@@ -51,7 +53,8 @@ class Roles:
         return [role_required(*roles)()]
 
 
-# --- output ----------------------------------------------------------------------------------------------------
+# --- output ---------------------------------------------------------------------------------------------------
+# Each answer is the `.data` of one of these serializers: the schema is generated from the same classes.
 
 
 class PartyOutput(serializers.ModelSerializer):
@@ -60,97 +63,116 @@ class PartyOutput(serializers.ModelSerializer):
         fields = ["id", "kind", "name", "uscc", "created_at"]
 
 
-# Schemas of the dicts below (documentation only: the views build the dicts, these describe them).
-
-class MoneyOutput(serializers.Serializer):
-    amount = serializers.CharField(help_text="decimal string")
-    currency = serializers.CharField(help_text="ISO 4217 code, e.g. CNY")
-
-
 class ValuationOutput(serializers.Serializer):
-    valuation = serializers.IntegerField()
-    run = serializers.IntegerField()
-    parcel_result = serializers.IntegerField()
-    method_sha256 = serializers.CharField()
-    input_raster_sha256 = serializers.ListField(child=serializers.CharField())
-    code_version = serializers.CharField()
+    """A valuation, exactly as its `asset.value` ledger entry records it (without "asset")."""
+
+    valuation = serializers.IntegerField(help_text="the valuation's id")
+    run = serializers.IntegerField(help_text="the accounting run whose result it takes")
+    parcel_result = serializers.IntegerField(help_text="that run's result for the asset's parcel")
+    method_sha256 = serializers.CharField(help_text="hex sha256 of the method version's parameters")
+    input_raster_sha256 = serializers.ListField(child=serializers.CharField(), help_text="hex sha256 of each raster")
+    code_version = serializers.CharField(help_text="the code version that computed the run")
     stock_tC = serializers.CharField(help_text="decimal string, t C")
     stock_tCO2e = serializers.CharField(help_text="decimal string, t CO2e")
     stock_ci95_tC = serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2,
-                                          help_text="[low, high] decimal strings, t C")
+                                          help_text="[low, high] of the 95 % interval, decimal strings, t C")
     price_per_tC = MoneyOutput(required=False, help_text="the price, when given per t C")
     price_per_tCO2e = MoneyOutput(required=False, help_text="the price, when given per t CO2e")
-    value = MoneyOutput()
-    value_ci95_low = MoneyOutput()
+    value = MoneyOutput(help_text="stock × price")
+    value_ci95_low = MoneyOutput(help_text="the value at the stock's lower 95 % bound: what pledges lend against")
+
+    def to_representation(self, valuation: Valuation) -> dict:
+        return super().to_representation(valuation_projection(valuation))
 
 
 class PledgeOutput(serializers.Serializer):
+    """A pledge (lien) as the ledger records it, with when it was created and closed."""
+
     id = serializers.IntegerField()
     asset = serializers.CharField(help_text="asset code")
     pledgee = serializers.IntegerField(help_text="party id of the bank")
-    amount = MoneyOutput()
+    amount = MoneyOutput(help_text="the loan amount secured")
     term_months = serializers.IntegerField()
-    ltv_limit_pct = serializers.CharField(help_text="decimal string")
+    ltv_limit_pct = serializers.CharField(help_text="loan-to-value limit, percent of the valuation's lower 95 % "
+                                                    "bound; decimal string")
     status = serializers.ChoiceField(choices=Pledge.STATUSES)
-    created_at = serializers.DateTimeField()
-    closed_at = serializers.DateTimeField(allow_null=True)
+    created_at = IsoDateTimeField()
+    closed_at = IsoDateTimeField(allow_null=True, help_text="when released or enforced")
+
+    def to_representation(self, pledge: Pledge) -> dict:
+        return super().to_representation({**pledge_projection(pledge), "created_at": pledge.created_at,
+                                          "closed_at": pledge.closed_at})
+
+
+class AssetHolderSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="party id")
+    kind = serializers.ChoiceField(choices=Party.KINDS)
+    name = serializers.CharField()
+
+
+class AssetParcelSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="parcel id")
+    code = serializers.CharField(help_text="the parcel's code in its county")
+    area_ha = serializers.FloatField(help_text="geodesic area, hectares")
+
+
+class AssetEvidenceSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="document or imagery name")
+    sha256 = serializers.CharField(help_text="hex sha256 of its bytes")
+
+
+class AssetRetirementSerializer(serializers.Serializer):
+    """The asset's retirement for an offset claim; null unless the asset is retired."""
+
+    id = serializers.IntegerField()
+    holder = serializers.IntegerField(help_text="party id of the holder that retired it")
+    beneficiary = serializers.CharField()
+    reason = serializers.CharField()
+
+    def to_representation(self, asset: Asset) -> dict | None:
+        retirement = asset_projection(asset)["retirement"]
+        return None if retirement is None else super().to_representation(retirement)
 
 
 class AssetSummaryOutput(serializers.Serializer):
-    code = serializers.CharField()
-    county = serializers.CharField()
-    year = serializers.IntegerField()
-    sequence = serializers.IntegerField()
+    code = serializers.CharField(help_text="<county>-<year>-<sequence>, e.g. 510727-2026-000001")
+    county = serializers.CharField(source="county_code", help_text="6-digit county code (GB/T 2260)")
+    year = serializers.IntegerField(help_text="year of registration")
+    sequence = serializers.IntegerField(help_text="serial number in the county and year")
     rights_type = serializers.ChoiceField(choices=Asset.RIGHTS_TYPES)
     status = serializers.ChoiceField(choices=Asset.STATUSES)
-    holder = inline_serializer("AssetHolder", {"id": serializers.IntegerField(), "kind": serializers.CharField(),
-                                               "name": serializers.CharField()})
-    parcel = inline_serializer("AssetParcel", {"id": serializers.IntegerField(), "code": serializers.CharField(),
-                                               "area_ha": serializers.FloatField()})
-    valuation = ValuationOutput(allow_null=True)
-    created_at = serializers.DateTimeField()
-    confirmed_at = serializers.DateTimeField(allow_null=True)
+    holder = AssetHolderSerializer()
+    parcel = AssetParcelSerializer()
+    valuation = ValuationOutput(allow_null=True, help_text="the current valuation, if any")
+    created_at = IsoDateTimeField()
+    confirmed_at = IsoDateTimeField(allow_null=True)
 
 
 class AssetDetailOutput(AssetSummaryOutput):
-    geometry = serializers.JSONField(help_text="the parcel's GeoJSON geometry (WGS84)")
-    evidence = inline_serializer("AssetEvidence", {"name": serializers.CharField(),
-                                                   "sha256": serializers.CharField()}, many=True)
-    retirement = inline_serializer("AssetRetirement", {
-        "id": serializers.IntegerField(), "holder": serializers.IntegerField(),
-        "beneficiary": serializers.CharField(), "reason": serializers.CharField()}, allow_null=True)
-    active_pledges = PledgeOutput(many=True)
-    pledges = PledgeOutput(many=True)
-    history = EntryOutput(many=True, help_text="the asset's ledger entries")
+    geometry = serializers.JSONField(source="parcel.geometry", help_text="the parcel's GeoJSON geometry (WGS84)")
+    evidence = AssetEvidenceSerializer(many=True)
+    retirement = AssetRetirementSerializer(source="*", allow_null=True)
+    active_pledges = serializers.SerializerMethodField()
+    pledges = PledgeOutput(many=True, help_text="every pledge of the asset, oldest first")
+    history = serializers.SerializerMethodField()
+
+    @extend_schema_field(PledgeOutput(many=True, help_text="the pledges now in force, in rank order"))
+    def get_active_pledges(self, asset: Asset) -> list:
+        return PledgeOutput([p for p in asset.pledges.all() if p.status == Pledge.ACTIVE], many=True).data
+
+    @extend_schema_field(EntryOutput(many=True, help_text="the asset's ledger entries, in log order"))
+    def get_history(self, asset: Asset) -> list:
+        return EntryOutput(Entry.objects.for_asset(asset.code), many=True).data
 
 
-def asset_summary(asset: Asset) -> dict:
-    return {
-        "code": asset.code, "county": asset.county_code, "year": asset.year, "sequence": asset.sequence,
-        "rights_type": asset.rights_type, "status": asset.status,
-        "holder": {"id": asset.holder.id, "kind": asset.holder.kind, "name": asset.holder.name},
-        "parcel": {"id": asset.parcel.id, "code": asset.parcel.code, "area_ha": asset.parcel.area_ha},
-        "valuation": valuation_projection(asset.valuation) if asset.valuation_id else None,
-        "created_at": asset.created_at.isoformat(),
-        "confirmed_at": asset.confirmed_at and asset.confirmed_at.isoformat(),
-    }
+class AssetTransferOutput(serializers.Serializer):
+    """A settled transfer and the asset after it. The instance is {"transfer": Transfer, "asset": Asset}."""
 
-
-def pledge_output(pledge: Pledge) -> dict:
-    return {**pledge_projection(pledge), "created_at": pledge.created_at.isoformat(),
-            "closed_at": pledge.closed_at and pledge.closed_at.isoformat()}
-
-
-def asset_detail(asset: Asset) -> dict:
-    pledges = list(asset.pledges.select_related("asset").order_by("id"))
-    projection = asset_projection(asset)
-    return {
-        **asset_summary(asset),
-        "geometry": asset.parcel.geometry, "evidence": asset.evidence, "retirement": projection["retirement"],
-        "active_pledges": [pledge_output(p) for p in pledges if p.status == Pledge.ACTIVE],
-        "pledges": [pledge_output(p) for p in pledges],
-        "history": EntryOutput(Entry.objects.for_asset(asset.code), many=True).data,
-    }
+    transfer = serializers.IntegerField(source="transfer.id", help_text="the transfer's id")
+    from_holder = serializers.IntegerField(source="transfer.from_holder_id", help_text="party id")
+    to_holder = serializers.IntegerField(source="transfer.to_holder_id", help_text="party id")
+    trade_ref = serializers.CharField(source="transfer.trade_ref", help_text="the exchange's trade reference")
+    asset = AssetDetailOutput()
 
 
 # --- parties ---------------------------------------------------------------------------------------------------
@@ -227,7 +249,8 @@ class AssetListView(Paged, Roles, APIView):
         holder = serializers.IntegerField()
         evidence = EvidenceSerializer(many=True)
 
-    @extend_schema(parameters=[QuerySerializer], responses=AssetSummaryOutput(many=True))
+    @extend_schema(operation_id="assets_list", parameters=[QuerySerializer],
+                   responses={200: AssetSummaryOutput(many=True), **problems(400)})
     def get(self, request):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -243,7 +266,7 @@ class AssetListView(Paged, Roles, APIView):
             min_lon, min_lat, max_lon, max_lat = q["bbox"]
             assets = assets.filter(parcel__min_lon__lte=max_lon, parcel__max_lon__gte=min_lon,
                                    parcel__min_lat__lte=max_lat, parcel__max_lat__gte=min_lat)
-        return paginated(request, self, assets, lambda page: [asset_summary(a) for a in page])
+        return paginated(request, self, assets, lambda page: AssetSummaryOutput(page, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: AssetDetailOutput, **problems(400, 403, 409, 422)})
     @idempotent
@@ -257,7 +280,7 @@ class AssetListView(Paged, Roles, APIView):
                                         holder=_party(data.validated_data["holder"], "holder"),
                                         evidence=data.validated_data["evidence"],
                                         county_code=user_county_code(request.user), registered_by=request.user)
-        return Response(asset_detail(_asset(asset.code)), status=status.HTTP_201_CREATED)
+        return Response(AssetDetailOutput(_asset(asset.code)).data, status=status.HTTP_201_CREATED)
 
 
 class AssetDetailView(Roles, APIView):
@@ -265,7 +288,7 @@ class AssetDetailView(Roles, APIView):
 
     @extend_schema(responses={200: AssetDetailOutput, **problems(404)})
     def get(self, request, code: str):
-        return Response(asset_detail(_asset(code)))
+        return Response(AssetDetailOutput(_asset(code)).data)
 
 
 class AssetConfirmView(Roles, APIView):
@@ -277,7 +300,7 @@ class AssetConfirmView(Roles, APIView):
     @idempotent
     def post(self, request, code: str):
         asset = registry.asset_confirm(asset=_asset(code), county_code=user_county_code(request.user))
-        return Response(asset_detail(_asset(asset.code)))
+        return Response(AssetDetailOutput(_asset(asset.code)).data)
 
 
 class AssetValuationView(Roles, APIView):
@@ -303,7 +326,7 @@ class AssetValuationView(Roles, APIView):
         valuation = registry.asset_value(asset=asset, run=run, county_code=user_county_code(request.user),
                                          price_per_t_co2e=data.validated_data.get("price_per_tCO2e"),
                                          currency=data.validated_data.get("currency"), valued_by=request.user)
-        return Response(valuation_projection(valuation), status=status.HTTP_201_CREATED)
+        return Response(ValuationOutput(valuation).data, status=status.HTTP_201_CREATED)
 
 
 class AssetPledgeView(Roles, APIView):
@@ -326,7 +349,7 @@ class AssetPledgeView(Roles, APIView):
         bank = registry.party_of_user(request.user, kind=Party.BANK)
         pledge = registry.pledge_create(asset=_asset(code), pledgee=bank, created_by=request.user,
                                         **data.validated_data)
-        return Response(pledge_output(pledge), status=status.HTTP_201_CREATED)
+        return Response(PledgeOutput(pledge).data, status=status.HTTP_201_CREATED)
 
 
 class PledgeListView(Paged, Roles, APIView):
@@ -356,7 +379,7 @@ class PledgeListView(Paged, Roles, APIView):
             pledges = pledges.filter(asset__county_code=q["county"])
         if "status" in q:
             pledges = pledges.filter(status=q["status"])
-        return paginated(request, self, pledges, lambda page: [pledge_output(p) for p in page])
+        return paginated(request, self, pledges, lambda page: PledgeOutput(page, many=True).data)
 
 
 def _pledge(pledge_id: int) -> Pledge:
@@ -373,7 +396,7 @@ class PledgeReleaseView(Roles, APIView):
     def post(self, request, pledge_id: int):
         pledge = registry.pledge_release(pledge=_pledge(pledge_id),
                                          released_by=registry.party_of_user(request.user, kind=Party.BANK))
-        return Response(pledge_output(pledge))
+        return Response(PledgeOutput(pledge).data)
 
 
 class PledgeEnforceView(Roles, APIView):
@@ -394,7 +417,7 @@ class PledgeEnforceView(Roles, APIView):
         pledge = registry.pledge_enforce(pledge=_pledge(pledge_id),
                                          enforced_by=registry.party_of_user(request.user, kind=Party.BANK),
                                          nominee=_party(nominee, "nominee") if nominee is not None else None)
-        return Response(pledge_output(pledge))
+        return Response(PledgeOutput(pledge).data)
 
 
 class AssetTransferView(Roles, APIView):
@@ -407,10 +430,7 @@ class AssetTransferView(Roles, APIView):
         to_holder = serializers.IntegerField()
         trade_ref = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={201: inline_serializer("AssetTransferOutput", {
-        "transfer": serializers.IntegerField(), "from_holder": serializers.IntegerField(),
-        "to_holder": serializers.IntegerField(), "trade_ref": serializers.CharField(), "asset": AssetDetailOutput(),
-    }), **problems(400, 403, 404, 409, 422)})
+    @extend_schema(request=InputSerializer, responses={201: AssetTransferOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
@@ -418,9 +438,8 @@ class AssetTransferView(Roles, APIView):
         transfer = registry.asset_transfer(asset=_asset(code), to_holder=_party(data.validated_data["to_holder"],
                                                                                 "to_holder"),
                                            trade_ref=data.validated_data["trade_ref"], created_by=request.user)
-        return Response({"transfer": transfer.id, "from_holder": transfer.from_holder_id,
-                         "to_holder": transfer.to_holder_id, "trade_ref": transfer.trade_ref,
-                         "asset": asset_detail(_asset(code))}, status=status.HTTP_201_CREATED)
+        return Response(AssetTransferOutput({"transfer": transfer, "asset": _asset(code)}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class AssetRetireView(Roles, APIView):
@@ -439,4 +458,4 @@ class AssetRetireView(Roles, APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         registry.asset_retire(asset=_asset(code), created_by=request.user, **data.validated_data)
-        return Response(asset_detail(_asset(code)))
+        return Response(AssetDetailOutput(_asset(code)).data)

@@ -1,15 +1,15 @@
 """REST doorways to webhooks: banks and exchanges subscribe URLs and read each subscription's delivery log."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.common.api import Paged, paginated, problems
+from config.common.api import IsoDateTimeField, Paged, paginated, problems
 from config.common.roles import BANK, EXCHANGE, role_required
 from ledger.registry.errors import AssetNotFoundError
 from ledger.registry.idempotency import idempotent
-from ledger.webhooks.models import WebhookDelivery, WebhookSubscription
+from ledger.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from ledger.webhooks.services import SIGNATURE_HEADER, webhook_subscribe
 
 
@@ -20,30 +20,38 @@ class WebhookOutput(serializers.ModelSerializer):
 
 
 class WebhookSubscribedOutput(WebhookOutput):
-    """The answer to a subscription (documentation only): the subscription, its secret and the signature header."""
+    """The answer to a subscription: the subscription, its secret and the name of the signature header."""
 
-    secret = serializers.CharField(help_text="the HMAC secret; shown only in this response")
-    signature_header = serializers.CharField(help_text="the header that carries each delivery's signature")
+    secret = serializers.CharField(help_text="the HMAC-SHA256 key of this subscription's signatures; shown only in "
+                                             "this response")
+    signature_header = serializers.SerializerMethodField(help_text="the header that carries each delivery's "
+                                                                   "signature")
 
     class Meta(WebhookOutput.Meta):
         fields = [*WebhookOutput.Meta.fields, "secret", "signature_header"]
 
+    def get_signature_header(self, subscription) -> str:
+        return SIGNATURE_HEADER
+
+
+class WebhookAttemptSerializer(serializers.ModelSerializer):
+    attempted_at = IsoDateTimeField()
+    status_code = serializers.IntegerField(allow_null=True, help_text="the receiver's HTTP status; null if none")
+    error = serializers.CharField(allow_blank=True, help_text='why the attempt failed ("" when delivered)')
+    retry_in_s = serializers.IntegerField(allow_null=True, help_text="seconds until the next attempt; null: none")
+
+    class Meta:
+        model = WebhookAttempt
+        fields = ["number", "attempted_at", "status_code", "error", "retry_in_s"]
+
 
 class WebhookDeliveryOutput(serializers.ModelSerializer):
-    attempt_log = serializers.SerializerMethodField()
+    attempt_log = WebhookAttemptSerializer(many=True, help_text="each attempt, oldest first")
 
     class Meta:
         model = WebhookDelivery
         fields = ["id", "entry_seq", "event_kind", "status", "attempts", "last_status_code", "last_error",
                   "created_at", "delivered_at", "attempt_log"]
-
-    @extend_schema_field(inline_serializer("WebhookAttempt", {
-        "number": serializers.IntegerField(), "attempted_at": serializers.DateTimeField(),
-        "status_code": serializers.IntegerField(allow_null=True), "error": serializers.CharField(),
-        "retry_in_s": serializers.IntegerField(allow_null=True)}, many=True))
-    def get_attempt_log(self, delivery) -> list[dict]:
-        return [{"number": a.number, "attempted_at": a.attempted_at.isoformat(), "status_code": a.status_code,
-                 "error": a.error, "retry_in_s": a.retry_in_s} for a in delivery.attempt_log.all()]
 
 
 class WebhookListView(Paged, APIView):
@@ -68,8 +76,7 @@ class WebhookListView(Paged, APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         subscription = webhook_subscribe(owner=request.user, **data.validated_data)
-        return Response({**WebhookOutput(subscription).data, "secret": subscription.secret,
-                         "signature_header": SIGNATURE_HEADER}, status=status.HTTP_201_CREATED)
+        return Response(WebhookSubscribedOutput(subscription).data, status=status.HTTP_201_CREATED)
 
 
 class WebhookDeliveryListView(Paged, APIView):
@@ -78,7 +85,8 @@ class WebhookDeliveryListView(Paged, APIView):
     def get_permissions(self):
         return [role_required(BANK, EXCHANGE)()]
 
-    @extend_schema(responses=WebhookDeliveryOutput(many=True))
+    @extend_schema(operation_id="webhooks_deliveries_list",
+                   responses={200: WebhookDeliveryOutput(many=True), **problems(403, 404)})
     def get(self, request, subscription_id: int):
         subscription = WebhookSubscription.objects.filter(id=subscription_id, owner=request.user).first()
         if subscription is None:
