@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     PolymorphicProxySerializer,
     extend_schema,
@@ -105,6 +106,28 @@ def _method_input(kind: str) -> type[serializers.Serializer]:
     })
 
 
+METHOD_EXAMPLES = [
+    OpenApiExample("pool_table: InVEST carbon pool table", request_only=True, value={
+        "kind": "pool_table", "name": "Pingwu pools 2026", "parameters": {
+            "pools": [{"lucode": 10, "lulc_name": "tree cover", "c_above": 120.0, "c_below": 30.0, "c_soil": 80.0,
+                       "c_dead": 10.0},
+                      {"lucode": 30, "lulc_name": "grassland", "c_above": 2.5, "c_below": 10.0, "c_soil": 60.0,
+                       "c_dead": 0.0}],
+            "uncertainty_pct": {"area": 5.0, "c_above": 20.0, "c_below": 30.0, "c_soil": 40.0, "c_dead": 50.0}}}),
+    OpenApiExample("ipcc_tier1: IPCC 2006 Tier 1 defaults", request_only=True, value={
+        "kind": "ipcc_tier1", "name": "Tier 1, temperate continental forest", "parameters": {
+            "categories": {
+                "forest_land": {"ecological_zone": "temperate_continental_forest", "continent": "asia_continental",
+                                "stand_age_class": ">20", "forest_type": "conifers", "soc": None},
+                "grassland": {"grassland_climate_zone": "warm_temperate_wet", "soc": None}},
+            "allow_unconfirmed_defaults": True}}),
+    OpenApiExample("volume_bcef: growing-stock volume × BCEF", request_only=True, value={
+        "kind": "volume_bcef", "name": "Forest inventory 2025", "parameters": {
+            "classes": {"10": {"species": "Cunninghamia lanceolata", "bcef_group": "temperate_pines",
+                               "ecological_zone": "temperate_continental_forest", "forest_type": "conifers"}},
+            "zero_stock_classes": [80]}}),
+]
+
 METHOD_VERSION_INPUT = PolymorphicProxySerializer(
     component_name="MethodVersionInput", resource_type_field_name="kind",
     serializers={kind: _method_input(kind) for kind in sorted(METHOD_SPECS)})
@@ -158,6 +181,8 @@ class MethodKindListView(APIView):
 
 
 class MethodVersionListView(Paged, APIView):
+    """Carbon method versions: list them, or publish one (a bureau)."""
+
     def get_permissions(self):
         return [role_required(BUREAU)()] if self.request.method == "POST" else super().get_permissions()
 
@@ -167,12 +192,22 @@ class MethodVersionListView(Paged, APIView):
         name = serializers.CharField(required=False, allow_blank=True, max_length=200)
         parameters = serializers.JSONField()
 
-    @extend_schema(responses=MethodVersionOutput(many=True))
+    @extend_schema(summary="List method versions", responses=MethodVersionOutput(many=True))
     def get(self, request):
         return paginated(request, self, MethodVersion.objects.all(),
                          lambda page: MethodVersionOutput(page, many=True).data)
 
-    @extend_schema(request=METHOD_VERSION_INPUT, responses={201: MethodVersionOutput, 200: MethodVersionOutput,
+    @extend_schema(summary="Publish a carbon method version", description=(
+        "A bureau publishes the parameters of a carbon method: `pool_table` (InVEST's carbon pool table, t C/ha "
+        "per land-cover class), `ipcc_tier1` (IPCC 2006 Tier 1 defaults per land-use category, with overrides) "
+        "or `volume_bcef` (growing-stock volume × BCEF × (1 + R) × CF per forest class). Each kind's parameters "
+        "are in the request schema below and in GET /api/methods/kinds/. Unknown or out-of-range parameters are a "
+        "422 problem naming each one in `errors`.\n\n"
+        "Parameters are stored with their defaults written in and addressed by the sha256 of their canonical "
+        "JSON: publishing the same parameters again answers 200 with the version already stored. A published "
+        "version never changes; publish a new one instead."),
+        examples=METHOD_EXAMPLES,
+        request=METHOD_VERSION_INPUT, responses={201: MethodVersionOutput, 200: MethodVersionOutput,
                                                        **problems(400, 403, 422)})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -184,7 +219,7 @@ class MethodVersionListView(Paged, APIView):
 
 
 class MethodVersionDetailView(APIView):
-    @extend_schema(responses={200: MethodVersionOutput, **problems(404)})
+    @extend_schema(summary="Get a method version", responses={200: MethodVersionOutput, **problems(404)})
     def get(self, request, method_id: int):
         return Response(MethodVersionOutput(get_object_or_404(MethodVersion, id=method_id)).data)
 
@@ -221,6 +256,8 @@ class RunOutput(serializers.ModelSerializer):
 
 
 class RunListView(Paged, APIView):
+    """Accounting runs: list them, or start one (a bureau)."""
+
     def get_permissions(self):
         return [role_required(BUREAU)()] if self.request.method == "POST" else super().get_permissions()
 
@@ -248,11 +285,23 @@ class RunListView(Paged, APIView):
                 raise serializers.ValidationError("give either parcels (ids) or county, not both or neither")
             return attrs
 
-    @extend_schema(responses=RunOutput(many=True))
+    @extend_schema(summary="List accounting runs", responses=RunOutput(many=True))
     def get(self, request):
         return paginated(request, self, AccountingRun.objects.all(), lambda page: RunOutput(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={202: RunOutput, **problems(400, 403, 422)}, parameters=[
+    @extend_schema(summary="Start an accounting run", description=(
+        "A bureau starts the carbon accounting of parcels of its county (`parcels` by id, or a whole `county`) "
+        "over a land-cover `raster` with a published `method_version`. With `alt_raster` and `years` it also "
+        "accounts the change between the two epochs; with `price_per_tC` it values the stocks (and the change, "
+        "discounted). `uncertainty` chooses IPCC Approach 1 (error propagation) or 2 (Monte Carlo, with `seed`).\n\n"
+        "The run goes on in the background: the answer is 202 with the run and its URL in `Location`. Poll "
+        "GET /api/runs/{id}/ until `status` is `succeeded` or `failed`, then read the figures per parcel at "
+        "GET /api/runs/{id}/results/. Each figure says how much of its area had valid data; one bad parcel does "
+        "not fail the run."),
+        examples=[OpenApiExample("Account two parcels, valued at 60 CNY per t C", request_only=True, value={
+            "method_version": 3, "raster": 1, "parcels": [101, 102], "price_per_tC": "60.00", "currency": "CNY",
+            "uncertainty": "approach1"})],
+        request=InputSerializer, responses={202: RunOutput, **problems(400, 403, 422)}, parameters=[
         OpenApiParameter("Location", str, OpenApiParameter.HEADER, response=[202], description="the run's URL")])
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -287,7 +336,8 @@ class RunListView(Paged, APIView):
 
 
 class RunDetailView(APIView):
-    @extend_schema(responses={200: RunOutput, **problems(404)})
+    @extend_schema(summary="Get an accounting run", description="The run's status and progress; once it has "
+                   "succeeded, its totals.", responses={200: RunOutput, **problems(404)})
     def get(self, request, run_id: int):
         return Response(RunOutput(get_object_or_404(AccountingRun, id=run_id)).data)
 
@@ -307,7 +357,10 @@ RunResultPageOutput = page_of(
 
 
 class RunResultsView(APIView):
-    @extend_schema(operation_id="runs_results_list", parameters=PAGE_PARAMETERS,
+    @extend_schema(operation_id="runs_results_list", summary="List a run's results per parcel", description=(
+        "One page of the run's figures, one result per parcel (stocks in t C and t CO2e with their 95 % "
+        "intervals, the area with valid data, values), with the run's status and totals."),
+        parameters=PAGE_PARAMETERS,
                    responses={200: RunResultPageOutput, **problems(404)})
     def get(self, request, run_id: int):
         run = get_object_or_404(AccountingRun, id=run_id)

@@ -164,14 +164,21 @@ def problems(*codes: int, serializer=ProblemSerializer) -> dict:
             for code in codes}
 
 
-def document_authentication_problems(result, generator, request, public):
-    """drf-spectacular postprocessing hook: every operation that needs a signed-in user also answers 401."""
+DURABILITY_UNCONFIRMED = ("The database did not confirm that the ledger entries this answer shows or writes are on "
+                          "disk (problem type /problems/durability-unconfirmed). A write may have committed: retry "
+                          "it with the same Idempotency-Key.")
+
+
+def document_common_problems(result, generator, request, public):
+    """drf-spectacular postprocessing hook for the problems any operation may answer: 401 where a signed-in user
+    is needed, and 503 when the ledger's entries cannot be confirmed on disk (every answer waits for that)."""
     problem = {"$ref": "#/components/schemas/Problem"}
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             security = operation.get("security") or []
             if security and {} not in security:
                 operation["responses"].setdefault("401", {
-                    "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}},
-                    "description": PROBLEM_DESCRIPTIONS[401]})
+                    "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}}, "description": PROBLEM_DESCRIPTIONS[401]})
+            operation["responses"].setdefault("503", {
+                "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}}, "description": DURABILITY_UNCONFIRMED})
     return result

@@ -13,7 +13,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -47,12 +47,18 @@ def _bundle_for(request, code: str) -> dict:
 
 
 class BundleView(APIView):
-    """The asset's pledge bundle: projection, entries, inclusion proofs, signed checkpoint, keys, anchor."""
+    """The asset's pledge bundle, to verify offline: the asset's current state, every ledger entry that concerns it,
+    an inclusion proof of each in one signed checkpoint, the registry's verifier keys and the checkpoint's on-chain
+    anchor. The body is RFC 8785 canonical JSON (format `tanhui-pledge-bundle/1`, described in the project's
+    docs/bundle.md with a JSON Schema); `Tanhui-Bundle-SHA256` is the sha256 of its bytes. Verify it with
+    `python -m ledger.verifier BUNDLE.json --key VKEY`, or POST it to /api/verify/. `tree_size` proves it to an
+    older checkpoint of exactly that size."""
 
     def get_permissions(self):
         return [role_required(*ANY_ROLE)()]
 
-    @extend_schema(parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER],
+    @extend_schema(summary="Download an asset's pledge bundle",
+                   parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER],
                    responses={(200, "application/json"): OpenApiTypes.OBJECT, **problems(400, 404)})
     def get(self, request, code: str):
         bundle = _bundle_for(request, code)
@@ -64,12 +70,14 @@ class BundleView(APIView):
 
 
 class CertificateView(APIView):
-    """The one-page certificate (PDF) of the bundle, with a QR code of its sha256 and the verify URL."""
+    """The one-page certificate (PDF) of the asset's pledge bundle, in English and Chinese: the asset, its holder,
+    valuation and pledges, with a QR code of the bundle's sha256 and the address to verify it at."""
 
     def get_permissions(self):
         return [role_required(*ANY_ROLE)()]
 
-    @extend_schema(operation_id="assets_certificate_retrieve", parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER],
+    @extend_schema(operation_id="assets_certificate_retrieve", summary="Print an asset's certificate",
+                   parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER],
                    responses={(200, "application/pdf"): OpenApiTypes.BINARY, **problems(400, 404)})
     def get(self, request, code: str):
         bundle = _bundle_for(request, code)
@@ -153,12 +161,43 @@ BUNDLE_VERDICT = PolymorphicProxySerializer(component_name="BundleVerdict", reso
 
 
 class VerifyView(APIView):
-    """Run the offline verifier's checks on an uploaded bundle (no anchor check: that needs the bank's RPC)."""
+    """Check a pledge bundle as the offline verifier does: every entry's signature and hash chain, its inclusion
+    proof, the checkpoint's signature, and that the entries give the asset state the bundle shows. Anyone may call
+    it, signed in or not.
+
+    The body is the bundle itself, or {"bundle": ..., "keys": [...], "trusted_checkpoint": "...",
+    "consistency_proof": {...}}: `keys` are the verifier keys to trust (default: this registry's published keys),
+    `trusted_checkpoint` a signed checkpoint you already hold, and `consistency_proof` the answer of
+    GET /api/ledger/consistency/ from its size to the bundle's. The on-chain anchor is not checked here (the
+    offline verifier does it with `--rpc`).
+
+    The answer is 200 either way: {"valid": true, ...} with what the bundle proves, or {"valid": false, "field",
+    "reason", "detail"} naming where it fails. A body that is not a bundle at all is a 422 problem."""
 
     permission_classes = [AllowAny]
     authentication_classes = []  # anonymous by design; a stale token must not turn this into a 401
 
-    @extend_schema(request={MEDIA_TYPE: OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
+    @extend_schema(summary="Verify a pledge bundle", examples=[
+        OpenApiExample("A bundle with the keys to trust", request_only=True, value={
+            "bundle": {"format": "tanhui-pledge-bundle/1", "asset": {"code": "510727-2026-000001", "...": "..."},
+                       "entries": ["..."], "proofs": ["..."], "checkpoint": "tanhui.local/registry\n42\n...",
+                       "...": "..."},
+            "keys": ["tanhui.local/registry+2f6a1c3e+AaB3...base64..."]}),
+        OpenApiExample("Valid", response_only=True, value={
+            "valid": True, "asset": "510727-2026-000001", "holder": {"id": 7, "name": "Guanba village collective"},
+            "status": "confirmed", "active_pledges": [{
+                "id": 3, "asset": "510727-2026-000001", "pledgee": 5,
+                "amount": {"amount": "1000000.00", "currency": "CNY"}, "term_months": 36, "ltv_limit_pct": "50.00",
+                "status": "active"}],
+            "tree_size": 42, "root_hash": "Yq3mVf3tN7dXw1m5o0J5mJf0m1r2V7GZc3q1bq6bX0E=",
+            "signed_by": "tanhui.local/registry", "entries": 5, "consistent_with": None, "anchor": None,
+            "notes": ["active pledges total 1000000.00 CNY"],
+            "summary": "VALID: asset 510727-2026-000001, held by Guanba village collective (party 7), confirmed"}),
+        OpenApiExample("Invalid", response_only=True, value={
+            "valid": False, "field": "proofs[2]", "reason": "inclusion proof does not lead to the checkpoint's root",
+            "detail": "proofs[2]: inclusion proof does not lead to the checkpoint's root"}),
+    ],
+                   request={MEDIA_TYPE: OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
                    responses={200: BUNDLE_VERDICT, **problems(422)})
     def post(self, request):
         bundle, keys, trusted, proof = _verify_request(request.body)

@@ -164,6 +164,9 @@ class EntryListView(Paged, APIView):
 
 
 class EntryDetailView(APIView):
+    """One ledger entry: its kind and payload, its timestamp, the hash chain (`prev_hash`, `hash`) and the
+    registry's signature over it."""
+
     @extend_schema(responses={200: EntryOutput, **problems(404)})
     def get(self, request, seq: int):
         return Response(EntryOutput(entry_get(seq=seq)).data)

@@ -9,6 +9,7 @@ Money is {"amount": "<decimal string>", "currency": "CNY"}; stocks are decimal s
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
+    OpenApiExample,
     extend_schema,
     extend_schema_field,
     extend_schema_serializer,
@@ -179,7 +180,7 @@ class AssetTransferOutput(serializers.Serializer):
 
 
 class PartyListView(Paged, Roles, APIView):
-    """Parties, paged; POST creates one. A bank or exchange user registers the party it acts for."""
+    """Parties: rights holders (collectives, companies, people), banks and exchanges."""
 
     write_roles = (BUREAU, BANK, EXCHANGE)
 
@@ -189,11 +190,17 @@ class PartyListView(Paged, Roles, APIView):
         name = serializers.CharField(max_length=200)
         uscc = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
 
-    @extend_schema(responses=PartyOutput(many=True))
+    @extend_schema(summary="List parties", responses=PartyOutput(many=True))
     def get(self, request):
         return paginated(request, self, Party.objects.order_by("id"), lambda page: PartyOutput(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: PartyOutput, **problems(400, 403, 422)})
+    @extend_schema(summary="Create a party", description=(
+        "A bureau creates any party; a bank or exchange user creates the one party it acts for, of its own kind. "
+        "Organisations give their unified social credit code (`uscc`, 18 characters, check digit verified). "
+        "Recorded on the ledger as `party.create`."),
+        examples=[OpenApiExample("A village collective", request_only=True, value={
+            "kind": "collective", "name": "Guanba village collective", "uscc": "91350100M000100Y43"})],
+        request=InputSerializer, responses={201: PartyOutput, **problems(400, 403, 422)})
     @idempotent
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -210,7 +217,7 @@ class PartyListView(Paged, Roles, APIView):
 
 
 class PartyDetailView(Roles, APIView):
-    @extend_schema(responses={200: PartyOutput, **problems(404)})
+    @extend_schema(summary="Get a party", responses={200: PartyOutput, **problems(404)})
     def get(self, request, party_id: int):
         return Response(PartyOutput(get_object_or_404(Party, id=party_id)).data)
 
@@ -219,7 +226,7 @@ class PartyDetailView(Roles, APIView):
 
 
 class AssetListView(Paged, Roles, APIView):
-    """Assets, paged and filterable (county, holder, status, bbox); POST registers one (bureau of its county)."""
+    """Registered ecological assets."""
 
     write_roles = (BUREAU,)
 
@@ -249,7 +256,10 @@ class AssetListView(Paged, Roles, APIView):
         holder = serializers.IntegerField()
         evidence = EvidenceSerializer(many=True)
 
-    @extend_schema(operation_id="assets_list", parameters=[QuerySerializer],
+    @extend_schema(operation_id="assets_list", summary="List assets", description=(
+        "Assets in code order, paged, filtered by county, holder (party id), status and a WGS84 bounding box "
+        "that their parcel's bounding box intersects. Each shows its holder, parcel and current valuation."),
+        parameters=[QuerySerializer],
                    responses={200: AssetSummaryOutput(many=True), **problems(400)})
     def get(self, request):
         query = self.QuerySerializer(data=request.query_params)
@@ -268,7 +278,17 @@ class AssetListView(Paged, Roles, APIView):
                                    parcel__min_lat__lte=max_lat, parcel__max_lat__gte=min_lat)
         return paginated(request, self, assets, lambda page: AssetSummaryOutput(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: AssetDetailOutput, **problems(400, 403, 409, 422)})
+    @extend_schema(summary="Register an asset", description=(
+        "The bureau of the parcel's county registers the rights over a parcel for a holder, with the sha256 of "
+        "each evidence document (rights certificate, survey, imagery). The asset gets the code "
+        "`<county>-<year>-<sequence>` and the status `registered`; the bureau then confirms it.\n\n"
+        "Land is registered once: a parcel that overlaps an active asset by more than the registry's tolerance "
+        "is a 409 problem naming that asset (`asset_code`, `overlap_ha`). Recorded as `asset.register`."),
+        examples=[OpenApiExample("Forest land ownership of a village collective", request_only=True, value={
+            "parcel": 101, "rights_type": "forest_land_ownership", "holder": 7, "evidence": [
+                {"name": "forest-right certificate 2026-0042.pdf",
+                 "sha256": "9f2b5c1e0a7d4b3c8e6f1a2d5c4b3a2918f7e6d5c4b3a29180f7e6d5c4b3a291"}]})],
+        request=InputSerializer, responses={201: AssetDetailOutput, **problems(400, 403, 409, 422)})
     @idempotent
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -284,19 +304,21 @@ class AssetListView(Paged, Roles, APIView):
 
 
 class AssetDetailView(Roles, APIView):
-    """One asset with holder, geometry, current valuation, pledges and its ledger history."""
-
-    @extend_schema(responses={200: AssetDetailOutput, **problems(404)})
+    @extend_schema(summary="Get an asset", description=(
+        "One asset with its holder, parcel geometry, evidence, current valuation, pledges (active ones in rank "
+        "order) and every ledger entry that concerns it."),
+        responses={200: AssetDetailOutput, **problems(404)})
     def get(self, request, code: str):
         return Response(AssetDetailOutput(_asset(code)).data)
 
 
 class AssetConfirmView(Roles, APIView):
-    """The bureau of the asset's county confirms a registered asset."""
-
     write_roles = (BUREAU,)
 
-    @extend_schema(request=None, responses={200: AssetDetailOutput, **problems(403, 404, 409, 422)})
+    @extend_schema(summary="Confirm an asset", description=(
+        "The bureau of the asset's county confirms a registered asset, after checking its evidence. Only a "
+        "confirmed asset can be valued for pledging, pledged or transferred. Recorded as `asset.confirm`."),
+        request=None, responses={200: AssetDetailOutput, **problems(403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         asset = registry.asset_confirm(asset=_asset(code), county_code=user_county_code(request.user))
@@ -304,8 +326,6 @@ class AssetConfirmView(Roles, APIView):
 
 
 class AssetValuationView(Roles, APIView):
-    """Attach a succeeded run's result for the asset's parcel as its valuation (bureau of the county)."""
-
     write_roles = (BUREAU,)
 
     @extend_schema_serializer(component_name="AssetValuationInput")
@@ -314,7 +334,15 @@ class AssetValuationView(Roles, APIView):
         price_per_tCO2e = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, min_value=0)
         currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
 
-    @extend_schema(request=InputSerializer, responses={201: ValuationOutput, **problems(400, 403, 404, 409, 422)})
+    @extend_schema(summary="Value an asset", description=(
+        "The bureau of the asset's county values it with the result of a succeeded accounting run for the "
+        "asset's parcel: its carbon stock (t C, with the 95 % interval) times a price, given here per t CO2e "
+        "(`price_per_tCO2e` and `currency`) or taken from the run's own price per t C. The money value at the "
+        "stock's lower 95 % bound (`value_ci95_low`) is what pledges lend against. The valuation becomes the "
+        "asset's current one and every active pledge's cover is recomputed. Recorded as `asset.value`."),
+        examples=[OpenApiExample("At 80 CNY per t CO2e", request_only=True, value={
+            "run": 12, "price_per_tCO2e": "80.00", "currency": "CNY"})],
+        request=InputSerializer, responses={201: ValuationOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
@@ -330,8 +358,6 @@ class AssetValuationView(Roles, APIView):
 
 
 class AssetPledgeView(Roles, APIView):
-    """A bank registers a pledge on the asset."""
-
     write_roles = (BANK,)
 
     @extend_schema_serializer(component_name="PledgeCreateInput")
@@ -341,7 +367,16 @@ class AssetPledgeView(Roles, APIView):
         term_months = serializers.IntegerField(min_value=1, max_value=1200)
         ltv_limit_pct = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
 
-    @extend_schema(request=InputSerializer, responses={201: PledgeOutput, **problems(400, 403, 404, 409, 422)})
+    @extend_schema(summary="Pledge an asset", description=(
+        "A bank registers a pledge (lien) on a confirmed, valued asset as collateral for a loan. All active "
+        "pledges on the asset together may not exceed the loan-to-value limit (the registry's policy, or the "
+        "lower `ltv_limit_pct` the bank asks for) of the valuation's lower 95 % bound; beyond it the pledge is "
+        "refused with a 409 problem. Pledges rank in the order they are created. A pledged asset cannot be transferred "
+        "or retired until every pledge is released. Recorded as `pledge.create`; send an `Idempotency-Key` to "
+        "retry safely."),
+        examples=[OpenApiExample("A 3-year loan of 1 000 000 CNY", request_only=True, value={
+            "amount": "1000000.00", "currency": "CNY", "term_months": 36, "ltv_limit_pct": "40"})],
+        request=InputSerializer, responses={201: PledgeOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
@@ -353,8 +388,6 @@ class AssetPledgeView(Roles, APIView):
 
 
 class PledgeListView(Paged, Roles, APIView):
-    """Pledges, paged, filterable by pledgee (a bank's party id, or `me` for the caller's bank), asset, county
-    and status: a bank's book of pledged carbon sinks."""
 
     class QuerySerializer(serializers.Serializer):
         pledgee = serializers.RegexField(r"^(\d+|me)$", required=False,
@@ -363,7 +396,10 @@ class PledgeListView(Paged, Roles, APIView):
         county = serializers.RegexField(r"^\d{6}$", required=False)
         status = serializers.ChoiceField(choices=Pledge.STATUSES, required=False)
 
-    @extend_schema(parameters=[QuerySerializer], responses={200: PledgeOutput(many=True), **problems(400, 403, 422)})
+    @extend_schema(operation_id="pledges_list", summary="List pledges", description=(
+        "Pledges in creation order, paged, filtered by pledgee (a bank's party id, or `me` for the caller's own "
+        "bank), asset, county and status: a bank's book of pledged carbon sinks."),
+        parameters=[QuerySerializer], responses={200: PledgeOutput(many=True), **problems(400, 403, 422)})
     def get(self, request):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -387,11 +423,11 @@ def _pledge(pledge_id: int) -> Pledge:
 
 
 class PledgeReleaseView(Roles, APIView):
-    """The pledgee bank releases its active pledge."""
-
     write_roles = (BANK,)
 
-    @extend_schema(request=None, responses={200: PledgeOutput, **problems(403, 404, 409, 422)})
+    @extend_schema(summary="Release a pledge", description=(
+        "The pledgee bank releases its active pledge (the loan is repaid). Recorded as `pledge.release`."),
+        request=None, responses={200: PledgeOutput, **problems(403, 404, 409, 422)})
     @idempotent
     def post(self, request, pledge_id: int):
         pledge = registry.pledge_release(pledge=_pledge(pledge_id),
@@ -400,15 +436,16 @@ class PledgeReleaseView(Roles, APIView):
 
 
 class PledgeEnforceView(Roles, APIView):
-    """The pledgee bank enforces its active pledge: the asset passes to the bank or its nominee."""
-
     write_roles = (BANK,)
 
     @extend_schema_serializer(component_name="PledgeEnforceInput")
     class InputSerializer(serializers.Serializer):
         nominee = serializers.IntegerField(required=False, help_text="party that takes the asset; default the bank")
 
-    @extend_schema(request=InputSerializer, responses={200: PledgeOutput, **problems(400, 403, 404, 409, 422)})
+    @extend_schema(summary="Enforce a pledge", description=(
+        "The pledgee bank enforces its active pledge on default: the asset passes to the bank, or to the "
+        "`nominee` party it names. Recorded as `pledge.enforce`."),
+        request=InputSerializer, responses={200: PledgeOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, pledge_id: int):
         data = self.InputSerializer(data=request.data)
@@ -421,8 +458,6 @@ class PledgeEnforceView(Roles, APIView):
 
 
 class AssetTransferView(Roles, APIView):
-    """An exchange settles a trade of the asset to a new holder."""
-
     write_roles = (EXCHANGE,)
 
     @extend_schema_serializer(component_name="AssetTransferInput")
@@ -430,7 +465,13 @@ class AssetTransferView(Roles, APIView):
         to_holder = serializers.IntegerField()
         trade_ref = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={201: AssetTransferOutput, **problems(400, 403, 404, 409, 422)})
+    @extend_schema(summary="Transfer an asset", description=(
+        "An exchange settles a trade of a confirmed asset: its rights pass to `to_holder`, with the exchange's "
+        "`trade_ref`. A pledged asset is refused with a 409 problem until its pledges are released. Recorded as "
+        "`asset.transfer`; the answer shows the transfer and the asset after it."),
+        examples=[OpenApiExample("Settle trade T-2026-0315", request_only=True, value={
+            "to_holder": 12, "trade_ref": "T-2026-0315"})],
+        request=InputSerializer, responses={201: AssetTransferOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
@@ -443,8 +484,6 @@ class AssetTransferView(Roles, APIView):
 
 
 class AssetRetireView(Roles, APIView):
-    """An exchange retires the asset's carbon for an offset claim."""
-
     write_roles = (EXCHANGE,)
 
     @extend_schema_serializer(component_name="AssetRetireInput")
@@ -452,7 +491,11 @@ class AssetRetireView(Roles, APIView):
         beneficiary = serializers.CharField(max_length=200)
         reason = serializers.CharField(max_length=500)
 
-    @extend_schema(request=InputSerializer, responses={200: AssetDetailOutput, **problems(400, 403, 404, 409, 422)})
+    @extend_schema(summary="Retire an asset", description=(
+        "An exchange retires the asset's carbon for an offset claim by a `beneficiary`. A retired asset does "
+        "nothing more (no valuation, pledge, transfer or second retirement), and its land stays registered. "
+        "Recorded as `asset.retire`."),
+        request=InputSerializer, responses={200: AssetDetailOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)

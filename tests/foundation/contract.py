@@ -12,7 +12,10 @@ What is checked, for one response to METHOD PATH:
 - A JSON body (application/json, application/*+json) validates against the documented schema, with two
   tightenings that make drift visible: an object schema that lists `properties` admits no other member unless it
   says `additionalProperties`, and `format` is checked (date-time, date, uri, byte, uuid, int64, double).
-- Every 4xx and 5xx answer is application/problem+json and validates against the Problem schema.
+- Every 4xx and 5xx answer is application/problem+json and validates against the problem schema it documents
+  (the Problem schema for a path or method the schema does not have).
+- A 2xx answer to a JSON request: the request body validates against the operation's request schema, so what
+  the docs say a call takes admits what the API accepts.
 
 OpenAPI 3.0 schemas are JSON Schema draft 4 plus `nullable`; `to_json_schema` turns `nullable: true` into an
 `anyOf` with null and leaves the OpenAPI-only keywords (readOnly, example, discriminator) for the validator to
@@ -170,6 +173,8 @@ class ResponseContract:
         problem = converted["components"]["schemas"][PROBLEM_COMPONENT]
         problem.pop("additionalProperties", None)
         self.registry = Registry().with_resource(SCHEMA_URI, Resource(contents=converted, specification=DRAFT4))
+        self.request_registry = Registry().with_resource(SCHEMA_URI, Resource(
+            contents=to_json_schema(self.document, closed=False), specification=DRAFT4))
         # Literal paths first, then by fewest parameters: /api/methods/kinds/ before /api/methods/{method_id}/.
         templates = sorted(self.document["paths"], key=lambda t: (t.count("{"), -len(t), t))
         self.paths = [(_template_regex(t), t) for t in templates]
@@ -200,7 +205,8 @@ class ResponseContract:
         faults += self.body_errors({"$ref": f"#/components/schemas/{PROBLEM_COMPONENT}"}, body)
         return faults
 
-    def check(self, *, method: str, path: str, status: int, content_type: str | None, body: bytes) -> Operation | None:
+    def check(self, *, method: str, path: str, status: int, content_type: str | None, body: bytes,
+              request_content_type: str | None = None, request_body: bytes = b"") -> Operation | None:
         __tracebackhide__ = True
         operation = self.operation(method, path)
         faults: list[str] = []
@@ -241,9 +247,28 @@ class ResponseContract:
                     schema = content[media].get("schema")
                     if schema is not None:
                         faults += self.body_errors(schema, decoded)
+        if 200 <= status < 300:
+            faults += self.request_errors(operation, request_content_type, request_body)
         if faults:
             raise ResponseContractError(f"{operation.name} answered {status}:\n  " + "\n  ".join(faults))
         return operation
+
+    def request_errors(self, operation: Operation, content_type: str | None, body: bytes) -> list[str]:
+        """What is wrong with a JSON request body that the operation accepted: its documented request schema must
+        admit it (members the schema does not list are allowed, as the API ignores them, unless it says
+        `additionalProperties`)."""
+        media = media_type(content_type)
+        content = (operation.spec.get("requestBody") or {}).get("content") or {}
+        if not body or not is_json(media) or media not in content or "schema" not in content[media]:
+            return []
+        decoded, fault = _decode(content_type, body)
+        if fault:
+            return []  # the API accepted it, so it was not meant as JSON
+        validator = Draft4Validator(to_json_schema(content[media]["schema"], closed=False),
+                                    registry=self.request_registry, format_checker=FORMATS)
+        errors = [leaf for error in validator.iter_errors(decoded) for leaf in _leaves(error)]
+        return [f"accepted a request body its schema refuses: #/{'/'.join(str(p) for p in e.absolute_path)}: "
+                f"{e.message}" for e in errors]
 
 
 def _leaves(error):
@@ -282,9 +307,10 @@ def project_contract() -> ResponseContract:
     return ResponseContract(SchemaGenerator(urlconf=settings.ROOT_URLCONF).get_schema(request=None, public=True))
 
 
-def check_client_response(response, contract: ResponseContract | None = None) -> Operation | None:
-    """Check a response of Django's (or DRF's) test client when its path is under /api/; raise
-    ResponseContractError when the schema does not allow it."""
+def check_client_response(response, contract: ResponseContract | None = None, *, request_body: bytes = b"",
+                          request_content_type: str | None = None) -> Operation | None:
+    """Check a response of Django's (or DRF's) test client when its path is under /api/ (and, when it is a 2xx,
+    the JSON request body it accepted); raise ResponseContractError when the schema does not allow it."""
     __tracebackhide__ = True
     path, method = response.request["PATH_INFO"], response.request["REQUEST_METHOD"]
     if not path.startswith(API_PREFIX) or path.startswith(NOT_CHECKED):
@@ -295,4 +321,6 @@ def check_client_response(response, contract: ResponseContract | None = None) ->
     else:
         body = response.content
     return (contract or project_contract()).check(method=method, path=path, status=response.status_code,
-                                                  content_type=response.get("Content-Type"), body=body)
+                                                  content_type=response.get("Content-Type"), body=body,
+                                                  request_body=request_body,
+                                                  request_content_type=request_content_type)

@@ -7,8 +7,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.foundation.contract import ResponseContract, ResponseContractError, check_client_response, \
-    project_contract
+from tests.foundation.contract import ResponseContract, ResponseContractError, check_client_response, project_contract
 
 USCC = "91350100M000100Y43"  # a valid unified social credit code
 PROBLEM = {"type": "about:blank", "title": "Not found", "status": 404, "detail": "no such thing"}
@@ -25,7 +24,11 @@ SCHEMA = {
         }}},
         "/api/things/special/": {"get": {"operationId": "things_special", "responses": {
             "200": {"description": "", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-        "/api/things/": {"post": {"operationId": "things_create", "responses": {"204": {"description": ""}}}},
+        "/api/things/": {"post": {"operationId": "things_create", "requestBody": {"content": {"application/json": {
+            "schema": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}}},
+            "responses": {"204": {"description": ""},
+                          "400": {"description": "", "content": {"application/problem+json": {"schema": {
+                              "$ref": "#/components/schemas/Problem"}}}}}}},
     },
     "components": {"schemas": {
         "Thing": {"type": "object", "required": ["id", "name", "seen_at"], "properties": {
@@ -169,3 +172,17 @@ def test_an_undocumented_status_from_a_real_view_fails_the_test(api_user, monkey
 @pytest.mark.django_db
 def test_responses_outside_the_api_are_not_checked(client):
     assert client.get("/healthz").status_code in (200, 503)
+
+
+def test_an_accepted_request_must_fit_its_request_schema(contract):
+    def post(request_body, status=204):
+        body = b"" if status == 204 else json.dumps({**PROBLEM, "status": 400}).encode()
+        return contract.check(method="POST", path="/api/things/", status=status,
+                              content_type=None if status == 204 else "application/problem+json", body=body,
+                              request_content_type="application/json", request_body=json.dumps(request_body).encode())
+
+    assert post({"name": "larch", "ignored": 1}) is not None  # members the API ignores are fine
+    with pytest.raises(ResponseContractError, match="accepted a request body its schema refuses: #/: 'name' is a "
+                                                    "required property"):
+        post({"title": "larch"})
+    assert post({"title": "larch"}, status=400) is not None  # a refused request may be anything
