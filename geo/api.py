@@ -5,13 +5,28 @@ import os
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.common.api import PAGE_PARAMETERS, Paged, page_schema, paginated, problems
+from config.common.api import (
+    PAGE_PARAMETERS,
+    ConstantField,
+    OpenObjectSerializer,
+    Paged,
+    page_of,
+    page_response,
+    paginated,
+    problems,
+)
 from config.common.errors import UploadTooLarge
 from config.common.roles import BUREAU, role_required
 from geo.errors import CountyScopeError, LegendError, RasterTooLargeError
@@ -35,6 +50,8 @@ def _content_length(request) -> int:
 
 
 class RasterListView(Paged, APIView):
+    """Land-cover rasters: list them, or upload one (a bureau)."""
+
     parser_classes = [MultiPartParser]
 
     def get_permissions(self):
@@ -50,12 +67,18 @@ class RasterListView(Paged, APIView):
                                                                       "(lucode, name, ipcc_category)")
         band = serializers.IntegerField(required=False, min_value=1)
 
-    @extend_schema(responses=RasterOutput(many=True))
+    @extend_schema(summary="List rasters", responses=RasterOutput(many=True))
     def get(self, request):
         return paginated(request, self, Raster.objects.all(), lambda page: RasterOutput(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: RasterOutput, 200: RasterOutput,
-                                                       **problems(400, 403, 409, 413, 422)})
+    @extend_schema(summary="Upload a land-cover raster", description=(
+        "A bureau uploads a GeoTIFF land-cover map (multipart/form-data) with its epoch (year) and legend: a "
+        "built-in legend by name, or `custom` with a `legend_file` (JSON, or CSV with lucode, name, "
+        "ipcc_category). The raster is checked, hashed (sha256) and stored as a tiled Cloud-Optimised GeoTIFF; "
+        "its pixel counts per class are returned. The same file uploaded again answers 200 with the raster "
+        "already stored; the same file with another epoch or legend is a 409."),
+        request=InputSerializer, responses={201: RasterOutput, 200: RasterOutput,
+                                            **problems(400, 403, 409, 413, 422)})
     def post(self, request):
         # Refuse an oversized body before reading it.
         length = _content_length(request)
@@ -84,38 +107,90 @@ class RasterListView(Paged, APIView):
 
 
 class RasterDetailView(APIView):
-    @extend_schema(responses={200: RasterOutput, **problems(404)})
+    @extend_schema(summary="Get a raster", responses={200: RasterOutput, **problems(404)})
     def get(self, request, raster_id: int):
         return Response(RasterOutput(get_object_or_404(Raster, id=raster_id)).data)
 
 
+@extend_schema_serializer(component_name="ParcelProperties")
+class ParcelPropertiesOutput(OpenObjectSerializer):
+    """The parcel's code, name, county and area, then every attribute its file gave (as imported)."""
+
+    code = serializers.CharField(help_text="the parcel's code, unique in its county")
+    name = serializers.CharField(help_text="the parcel's name, if its file gave one")
+    county = serializers.CharField(source="county_code", help_text="6-digit county code (GB/T 2260)")
+    area_ha = serializers.FloatField(help_text="geodesic area on the WGS84 ellipsoid, hectares")
+
+    def to_representation(self, parcel: Parcel) -> dict:
+        return {**super().to_representation(parcel), **parcel.attributes}
+
+
 class ParcelFeatureOutput(serializers.Serializer):
-    """A parcel as a GeoJSON Feature (documentation of `parcel_feature`)."""
+    """A parcel as a GeoJSON Feature (RFC 7946), in WGS84 longitude/latitude."""
 
-    type = serializers.CharField(help_text='"Feature"')
-    id = serializers.IntegerField()
+    type = ConstantField("Feature")
+    id = serializers.IntegerField(help_text="parcel id")
     geometry = serializers.JSONField(help_text="GeoJSON Polygon or MultiPolygon, WGS84 longitude/latitude")
-    bbox = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4,
-                                 help_text="[min_lon, min_lat, max_lon, max_lat]")
-    properties = inline_serializer("ParcelProperties", {
-        "code": serializers.CharField(), "name": serializers.CharField(), "county": serializers.CharField(),
-        "area_ha": serializers.FloatField()}, help_text="code, name, county, area_ha and the imported attributes")
+    bbox = serializers.SerializerMethodField()
+    properties = ParcelPropertiesOutput(source="*")
+
+    @extend_schema_field(serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4,
+                                               help_text="[min_lon, min_lat, max_lon, max_lat]"))
+    def get_bbox(self, parcel: Parcel) -> list[float]:
+        return [parcel.min_lon, parcel.min_lat, parcel.max_lon, parcel.max_lat]
 
 
-def parcel_feature(parcel: Parcel) -> dict:
-    return {
-        "type": "Feature",
-        "id": parcel.id,
-        "geometry": parcel.geometry,
-        "bbox": [parcel.min_lon, parcel.min_lat, parcel.max_lon, parcel.max_lat],
-        "properties": {
-            "code": parcel.code,
-            "name": parcel.name,
-            "county": parcel.county_code,
-            "area_ha": parcel.area_ha,
-            **parcel.attributes,
-        },
-    }
+@extend_schema_serializer(component_name="ParcelFeatureCollection")
+class ParcelFeatureCollectionOutput(serializers.Serializer):
+    """The imported parcels as a GeoJSON FeatureCollection, in file order. The instance is {"features": [...]}."""
+
+    type = ConstantField("FeatureCollection")
+    features = ParcelFeatureOutput(many=True)
+
+
+ParcelFeaturePageOutput = page_of("ParcelFeatureCollectionPage", ParcelFeatureOutput(many=True), key="features",
+                                  before={"type": ConstantField("FeatureCollection")})
+
+
+class ParcelGeometryInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["Polygon", "MultiPolygon"])
+    coordinates = serializers.ListField(child=serializers.ListField(), help_text=(
+        "GeoJSON coordinates: a Polygon's rings (the outer ring first, each closed: last position = first), or a "
+        "MultiPolygon's polygons; positions are [x, y] in the `crs` query parameter's CRS (WGS84 [lon, lat] "
+        "by default)"))
+
+
+@extend_schema_serializer(component_name="ParcelFeatureProperties")
+class ParcelFeaturePropertiesInput(OpenObjectSerializer):
+    """`code` and `county`, an optional `name`; every other property is kept as the parcel's attributes (e.g.
+    `volume_m3_per_ha` for the volume-BCEF method)."""
+
+    code = serializers.CharField(help_text="the parcel number, unique in its county")
+    county = serializers.RegexField(r"^\d{6}$", help_text="6-digit county code (GB/T 2260): your bureau's county")
+    name = serializers.CharField(required=False, help_text="a name for people")
+
+
+class ParcelFeatureInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["Feature"])
+    geometry = ParcelGeometryInput()
+    properties = ParcelFeaturePropertiesInput()
+
+
+@extend_schema_serializer(component_name="ParcelImport", examples=[OpenApiExample(
+    "Two forest parcels", request_only=True, value={"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "GB-0001", "county": "510727", "name": "Guanba north slope",
+                                           "owner": "Guanba village collective"},
+         "geometry": {"type": "Polygon", "coordinates": [[[104.50, 32.40], [104.51, 32.40], [104.51, 32.41],
+                                                          [104.50, 32.41], [104.50, 32.40]]]}},
+        {"type": "Feature", "properties": {"code": "GB-0002", "county": "510727", "volume_m3_per_ha": 145.0},
+         "geometry": {"type": "Polygon", "coordinates": [[[104.52, 32.40], [104.53, 32.40], [104.53, 32.41],
+                                                          [104.52, 32.41], [104.52, 32.40]]]}},
+    ]})])
+class ParcelImportInput(serializers.Serializer):
+    """A GeoJSON FeatureCollection (RFC 7946) of the parcels to import: all of them, or none if any is bad."""
+
+    type = serializers.ChoiceField(choices=["FeatureCollection"])
+    features = ParcelFeatureInput(many=True, allow_empty=False)
 
 
 class ParcelListView(APIView):
@@ -138,10 +213,10 @@ class ParcelListView(APIView):
                 raise serializers.ValidationError("bbox must be min_lon,min_lat,max_lon,max_lat with min <= max")
             return parts
 
-    @extend_schema(operation_id="parcels_list", parameters=[QuerySerializer, *PAGE_PARAMETERS], responses={
-        200: page_schema("ParcelFeatureCollectionPage", ("features", ParcelFeatureOutput(many=True)),
-                         type=serializers.CharField(help_text='"FeatureCollection"')),
-        **problems(400)})
+    @extend_schema(operation_id="parcels_list", summary="List parcels", description=(
+        "Parcels as a paged GeoJSON FeatureCollection in WGS84, filtered by county and by a bounding box that "
+        "their own bounding boxes intersect."),
+        parameters=[QuerySerializer, *PAGE_PARAMETERS], responses={200: ParcelFeaturePageOutput, **problems(400)})
     def get(self, request):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -150,18 +225,23 @@ class ParcelListView(APIView):
             parcels = parcels.filter(county_code=query.validated_data["county"])
         if "bbox" in query.validated_data:
             parcels = parcels.intersecting_bbox(*query.validated_data["bbox"])
-        response = paginated(request, self, parcels, lambda page: [parcel_feature(p) for p in page])
-        response.data["type"] = "FeatureCollection"
-        response.data["features"] = response.data.pop("results")
-        return response
+        return page_response(request, self, parcels, ParcelFeaturePageOutput, key="features")
 
     @extend_schema(
-        request={"application/json": dict},
+        summary="Import parcels",
+        description=(
+            "A bureau imports the land parcels of its county from a GeoJSON FeatureCollection. Each feature is a "
+            "Polygon or MultiPolygon with the properties `code` (the parcel number) and `county`; other properties "
+            "are kept as attributes. Coordinates are WGS84 longitude/latitude unless `crs` names another CRS, e.g. "
+            "EPSG:4490 (CGCS2000) or a Gauss-Krüger zone such as EPSG:4545. Areas are computed on the ellipsoid, "
+            "in hectares.\n\n"
+            "The import is all or nothing: a 422 problem lists every bad feature in `errors` (its `index` in "
+            "the file, its `code` and what is wrong) and stores none; a code already used in the county is a 409. "
+            "The answer is the imported parcels as GeoJSON features, in file order."),
+        request=ParcelImportInput,
         parameters=[OpenApiParameter("crs", str, description="CRS of the coordinates, e.g. EPSG:4490 or EPSG:4545; "
                                                              "default WGS84 longitude/latitude (RFC 7946)")],
-        responses={201: inline_serializer("ParcelFeatureCollection", {
-            "type": serializers.CharField(help_text='"FeatureCollection"'),
-            "features": ParcelFeatureOutput(many=True)}), **problems(400, 403, 409, 413, 422)},
+        responses={201: ParcelFeatureCollectionOutput, **problems(400, 403, 409, 413, 422)},
     )
     def post(self, request):
         length = _content_length(request)
@@ -172,13 +252,13 @@ class ParcelListView(APIView):
             raise CountyScopeError("your user belongs to no county; ask an administrator to set one")
         parcels = parcel_import(feature_collection=request.data, crs=request.query_params.get("crs"),
                                 allowed_county=county)
-        return Response({"type": "FeatureCollection", "features": [parcel_feature(p) for p in parcels]},
-                        status=status.HTTP_201_CREATED)
+        return Response(ParcelFeatureCollectionOutput({"features": parcels}).data, status=status.HTTP_201_CREATED)
 
 
 class ParcelDetailView(APIView):
-    @extend_schema(responses={(200, "application/geo+json"): ParcelFeatureOutput, **problems(404)})
+    @extend_schema(summary="Get a parcel", description="One parcel as a GeoJSON Feature (application/geo+json).",
+                   responses={(200, "application/geo+json"): ParcelFeatureOutput, **problems(404)})
     def get(self, request, parcel_id: int):
-        return Response(parcel_feature(get_object_or_404(Parcel, id=parcel_id)),
+        return Response(ParcelFeatureOutput(get_object_or_404(Parcel, id=parcel_id)).data,
                         content_type="application/geo+json")
 

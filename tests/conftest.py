@@ -50,6 +50,31 @@ def _celery_mode(request, settings):
     app.conf.task_always_eager = previous
 
 
+# --- the API contract: every response to /api/ is checked against the OpenAPI schema -------------------------------
+
+@pytest.fixture(autouse=True)
+def _api_responses_follow_the_schema(monkeypatch):
+    """Every response a test client receives for a path under /api/ is checked against the OpenAPI schema
+    (tests/foundation/contract.py); a response the schema does not allow fails the test that caused it."""
+    from django.test.client import Client, FakePayload
+
+    from tests.foundation.contract import check_client_response
+
+    original = Client.request
+
+    def request(self, **kwargs):
+        __tracebackhide__ = True
+        body = b""
+        if "wsgi.input" in kwargs:  # read the body the client sends, then hand the view an unread copy
+            body = kwargs["wsgi.input"].read(int(kwargs.get("CONTENT_LENGTH") or 0))
+            kwargs["wsgi.input"] = FakePayload(body)
+        response = original(self, **kwargs)
+        check_client_response(response, request_body=body, request_content_type=kwargs.get("CONTENT_TYPE"))
+        return response
+
+    monkeypatch.setattr(Client, "request", request)
+
+
 @pytest.fixture
 def api_user(db):
     """Factory: api_user("bank") -> (user, APIClient authenticated with the user's token)."""

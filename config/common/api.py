@@ -1,10 +1,71 @@
-"""Small API endpoints that belong to no single app."""
+"""What every app's API shares: pages, a few field types, RFC 9457 problems, and the schema hooks for them.
 
+The serializers are the contract: each response body is produced by the serializer its schema is generated from
+(`Serializer(instance).data`), so what the schema says is what is sent. Pages are serializers too (`page_of`).
+"""
+
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+
+from config.common.problems import PROBLEM_CONTENT_TYPE as PROBLEM_MEDIA_TYPE
+
+# --- fields ---------------------------------------------------------------------------------------------------
+
+
+class IsoDateTimeField(serializers.DateTimeField):
+    """An RFC 3339 timestamp as Python's `isoformat()` writes it ("2026-01-02T03:04:05.678901+00:00"), the
+    spelling the registry's answers have always used (DRF's own DateTimeField writes "Z")."""
+
+    def to_representation(self, value):
+        return None if value is None else value.isoformat()
+
+
+class ConstantField(serializers.Field):
+    """A member whose value is always `value` (e.g. GeoJSON's "type": "Feature"); documented as a one-value enum."""
+
+    def __init__(self, value: str | bool | int, **kwargs):
+        self.value = value
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, instance):
+        return self.value
+
+
+class _ConstantFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = ConstantField
+
+    def map_serializer_field(self, auto_schema, direction):
+        value = self.target.value
+        kind = (OpenApiTypes.BOOL if isinstance(value, bool) else OpenApiTypes.INT if isinstance(value, int)
+                else OpenApiTypes.STR)
+        return {**build_basic_type(kind), "enum": [value]}
+
+
+class OpenObjectSerializer(serializers.Serializer):
+    """A serializer whose objects may carry members beyond its fields (documented as `additionalProperties`):
+    a problem's extension members, a parcel's imported attributes."""
+
+
+class _OpenObjectSchema(OpenApiSerializerExtension):
+    target_class = OpenObjectSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return {**schema, "additionalProperties": True}
+
+
+class MoneyOutput(serializers.Serializer):
+    amount = serializers.CharField(help_text='decimal string, e.g. "123456.78"')
+    currency = serializers.CharField(help_text="ISO 4217 code, e.g. CNY")
+
+
+# --- pages ----------------------------------------------------------------------------------------------------
 
 
 def paginated(request, view, queryset, serialize) -> Response:
@@ -17,65 +78,107 @@ def paginated(request, view, queryset, serialize) -> Response:
 class Paged:
     """Mixin for an APIView whose GET answers with `paginated`: drf-spectacular reads `pagination_class` to wrap
     the annotated `many=True` response in the page ({count, next, previous, results}) and to list the limit/offset
-    parameters. Schema only: APIView itself never reads the attribute, and `paginated` pages as configured."""
+    parameters. APIView itself never reads the attribute, and `paginated` pages as configured."""
 
     pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
 
 
-# The query parameters of a `paginated` page, for views that describe their page with `page_schema`.
+# The query parameters of a page, for views that describe their page with `page_of`.
 PAGE_PARAMETERS = [
     OpenApiParameter("limit", OpenApiTypes.INT, description="Number of results to return per page."),
     OpenApiParameter("offset", OpenApiTypes.INT, description="The initial index from which to return the results."),
 ]
 
 
-def page_schema(name: str, results, **extra) -> serializers.Serializer:
-    """The schema of a `paginated` page whose view adds `extra` fields (or renames `results`, given as a pair)."""
-    key, results = results if isinstance(results, tuple) else ("results", results)
-    return inline_serializer(name, {
-        "count": serializers.IntegerField(),
-        "next": serializers.URLField(allow_null=True),
-        "previous": serializers.URLField(allow_null=True),
+def page_of(name: str, results: serializers.Field, *, key: str = "results", before: dict | None = None,
+            **after) -> type[serializers.Serializer]:
+    """A page serializer named `name`: {count, next, previous, **before, key: results, **after}. Its instance is
+    the mapping `page_response` builds (the page's objects under `key`, the other members by name)."""
+    fields = {
+        "count": serializers.IntegerField(help_text="results in all pages"),
+        "next": serializers.URLField(allow_null=True, help_text="the next page, if any"),
+        "previous": serializers.URLField(allow_null=True, help_text="the previous page, if any"),
+        **(before or {}),
         key: results,
-        **extra,
-    })
+        **after,
+    }
+    page = type(name, (serializers.Serializer,), {**fields, "__module__": __name__, "__doc__": f"One page of {key}."})
+    page._declared_fields = {name: page._declared_fields[name] for name in fields}  # in this order, not by creation
+    return page
+
+
+def page_response(request, view, queryset, page_serializer: type[serializers.Serializer], *, key: str = "results",
+                  **members) -> Response:
+    """One page of `queryset` (limit/offset, as REST_FRAMEWORK configures) serialized by `page_serializer`
+    (from `page_of`), with `members` beside the page's objects."""
+    paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+    objects = paginator.paginate_queryset(queryset, request, view=view)
+    envelope = dict(paginator.get_paginated_response(objects).data)
+    envelope[key] = envelope.pop("results")
+    return Response(page_serializer({**envelope, **members}).data)
 
 
 # --- RFC 9457 problems (config.problems renders them) -----------------------------------------------------------
 
-from config.common.problems import PROBLEM_CONTENT_TYPE as PROBLEM_MEDIA_TYPE  # noqa: E402
+
+class ProblemErrorSerializer(serializers.Serializer):
+    pointer = serializers.CharField(required=False, help_text='JSON pointer into the request, e.g. '
+                                                              '"#/evidence/0/sha256" or "#/parameters/pools/0/c_soil"')
+    index = serializers.IntegerField(required=False, allow_null=True,
+                                     help_text="a parcel file's feature, counted from 0 (null: the whole file)")
+    code = serializers.CharField(required=False, allow_null=True, help_text="that feature's parcel code, if any")
+    detail = serializers.CharField(help_text="what is wrong there")
 
 
-class ProblemFieldErrorSerializer(serializers.Serializer):
-    pointer = serializers.CharField(help_text='JSON pointer into the request, e.g. "#/evidence/0/sha256"')
-    detail = serializers.CharField()
-
-
-class ProblemSerializer(serializers.Serializer):
-    """An RFC 9457 problem; problem types may add named extension members (e.g. `asset_code`, `overlap_ha`)."""
+class ProblemSerializer(OpenObjectSerializer):
+    """An RFC 9457 problem (application/problem+json). A problem type may add named members of its own, e.g.
+    `asset_code` and `overlap_ha` for an overlap, `idempotency_key` for a reused key."""
 
     type = serializers.CharField(help_text='"/problems/<slug>" relative to the API host, or "about:blank"')
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
+    title = serializers.CharField(help_text="the problem type's title, in the caller's language")
+    status = serializers.IntegerField(help_text="the HTTP status code")
+    detail = serializers.CharField(help_text="what went wrong with this request, in the caller's language")
     instance = serializers.CharField(required=False, help_text="the request path")
-    errors = ProblemFieldErrorSerializer(many=True, required=False,
-                                         help_text="the invalid fields (400) or method parameters (422)")
+    errors = ProblemErrorSerializer(many=True, required=False,
+                                    help_text="each invalid field (400), method parameter (422) or parcel feature "
+                                              "(409, 422)")
 
 
-_PROBLEM_DESCRIPTIONS = {
+PROBLEM_DESCRIPTIONS = {
     400: "Invalid request (fields in `errors`)",
-    401: "Not authenticated",
+    401: "Not authenticated: no token, or an unknown one",
     403: "Forbidden for your role, county or party",
     404: "Not found",
+    405: "Method not allowed",
     409: "Conflict with the current state",
     413: "Upload too large",
+    415: "Unsupported media type",
     422: "Unprocessable content",
     503: "A service this needs is unavailable",
 }
 
 
-def problems(*codes: int) -> dict:
-    """`responses` entries for these error statuses, each an application/problem+json ProblemSerializer."""
-    return {(code, PROBLEM_MEDIA_TYPE): OpenApiResponse(ProblemSerializer, description=_PROBLEM_DESCRIPTIONS[code])
+def problems(*codes: int, serializer=ProblemSerializer) -> dict:
+    """`responses` entries for these error statuses, each an application/problem+json `serializer`."""
+    return {(code, PROBLEM_MEDIA_TYPE): OpenApiResponse(serializer, description=PROBLEM_DESCRIPTIONS[code])
             for code in codes}
+
+
+DURABILITY_UNCONFIRMED = ("The database did not confirm that the ledger entries this answer shows or writes are on "
+                          "disk (problem type /problems/durability-unconfirmed). A write may have committed: retry "
+                          "it with the same Idempotency-Key.")
+
+
+def document_common_problems(result, generator, request, public):
+    """drf-spectacular postprocessing hook for the problems any operation may answer: 401 where a signed-in user
+    is needed, and 503 when the ledger's entries cannot be confirmed on disk (every answer waits for that)."""
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            security = operation.get("security") or []
+            if security and {} not in security:
+                operation["responses"].setdefault("401", {
+                    "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}}, "description": PROBLEM_DESCRIPTIONS[401]})
+            operation["responses"].setdefault("503", {
+                "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}}, "description": DURABILITY_UNCONFIRMED})
+    return result

@@ -139,8 +139,28 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tanhui API",
-    "DESCRIPTION": "Ecological-asset and carbon-sink accounting: rasters, parcels, carbon runs, "
-    "a verifiable rights ledger and pledge bundles.",
+    "DESCRIPTION": """Ecological-asset and carbon-sink accounting: land-cover rasters, parcels, carbon runs,
+a verifiable rights ledger and pledge bundles.
+
+**Signing in.** Send `Authorization: Token <key>` (an administrator creates API users with one role each:
+`bureau` of one county, `bank`, `exchange` or `auditor`). Reads are open to every role; each write says who may
+make it. The ledger's checkpoints, keys and anchors, and POST /api/verify/, need no token.
+
+**The flow.** A bureau uploads a raster (POST /api/rasters/), imports parcels (POST /api/parcels/), publishes a
+carbon method (POST /api/methods/; GET /api/methods/kinds/ lists each kind's parameters) and starts a run
+(POST /api/runs/). It registers an asset over a parcel, confirms it and values it with the run's result. A bank
+pledges it (POST /api/assets/{code}/pledges/), downloads its bundle and verifies it; an exchange transfers or
+retires it. Every change is an entry of the ledger (GET /api/ledger/entries/), proven in signed checkpoints,
+and can be sent to your server as a signed webhook (POST /api/webhooks/).
+
+**Errors** are RFC 9457 `application/problem+json` in the caller's language (`Accept-Language`); an invalid
+request lists each field under `errors`. A refused request changes nothing.
+
+**Retries.** Every state-changing POST of the registry takes an `Idempotency-Key` header: a retry with the same
+key and body gets the first answer again.
+
+**Units.** Areas in hectares on the ellipsoid; carbon in t C (`stock_tC`) and t CO2e (`stock_tCO2e`, × 44/12);
+decimals and money as strings, money as {"amount": "123.45", "currency": "CNY"}; timestamps RFC 3339.""",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -152,7 +172,15 @@ SPECTACULAR_SETTINGS = {
         "AssetStatusFilterEnum": "ledger.registry.models.Asset.STATUS_FILTERS",
         "PartyKindEnum": "ledger.registry.models.Party.KINDS",
         "RunStatusEnum": "accounting.models.AccountingRun.STATUSES",
+        # GeoJSON's "type" members (config.common.api.ConstantField).
+        "FeatureTypeEnum": ["Feature"],
+        "FeatureCollectionTypeEnum": ["FeatureCollection"],
     },
+    # Every operation also documents the problems any may answer (401 when signed out, 503 durability).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.common.api.document_common_problems",
+    ],
 }
 
 LOGGING = {

@@ -4,12 +4,12 @@ Roots are standard base64, as in the checkpoint API; `tx_hash` is the chain's "0
 `anchoring` object that says whether anchoring is on (and from which address) or off and why.
 """
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from config.common.api import PAGE_PARAMETERS, page_schema, paginated
+from config.common.api import PAGE_PARAMETERS, page_of, page_response
 from ledger.anchoring.models import Anchor
 from ledger.anchoring.services import anchoring_status
 from ledger.log.api import Base64HashField
@@ -24,6 +24,21 @@ class AnchorOutput(serializers.ModelSerializer):
                   "reason", "attempts", "next_attempt_at", "sent_at", "final_at", "created_at", "updated_at"]
 
 
+@extend_schema_serializer(component_name="AnchoringStatus")
+class AnchoringStatusOutput(serializers.Serializer):
+    """Whether anchoring is on; when it is, how many confirmations make an anchor final, how often checkpoints are
+    anchored, and the sending account."""
+
+    enabled = serializers.BooleanField()
+    detail = serializers.CharField(required=False, help_text="why anchoring is off, or what is wrong with it")
+    confirmations = serializers.IntegerField(required=False, help_text="blocks after which an anchor is final")
+    interval_s = serializers.IntegerField(required=False, help_text="seconds between anchors")
+    sender = serializers.CharField(required=False, help_text="the anchoring account's 0x address")
+
+
+AnchorPageOutput = page_of("PaginatedAnchorList", AnchorOutput(many=True), anchoring=AnchoringStatusOutput())
+
+
 class AnchorListView(APIView):
     """On-chain anchors of signed checkpoints, oldest first (paged), and whether anchoring is on."""
 
@@ -32,16 +47,7 @@ class AnchorListView(APIView):
     @extend_schema(
         operation_id="ledger_anchors_list",
         parameters=PAGE_PARAMETERS,
-        responses=page_schema("PaginatedAnchorList", AnchorOutput(many=True), anchoring=inline_serializer(
-            "AnchoringStatus", {
-                "enabled": serializers.BooleanField(),
-                "detail": serializers.CharField(required=False, help_text="why anchoring is off, or its fault"),
-                "confirmations": serializers.IntegerField(required=False),
-                "interval_s": serializers.IntegerField(required=False),
-                "sender": serializers.CharField(required=False, help_text="the anchoring account's 0x address"),
-            })))
+        responses=AnchorPageOutput)
     def get(self, request):
-        response = paginated(request, self, Anchor.objects.order_by("tree_size"),
-                             lambda page: AnchorOutput(page, many=True).data)
-        response.data["anchoring"] = anchoring_status()
-        return response
+        return page_response(request, self, Anchor.objects.order_by("tree_size"), AnchorPageOutput,
+                             anchoring=anchoring_status())

@@ -13,13 +13,13 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.common.api import problems
+from config.common.api import ConstantField, MoneyOutput, problems
 from config.common.roles import role_required
 from ledger.bundles.certificate import certificate_pdf
 from ledger.bundles.services import bundle_build, bundle_bytes, bundle_sha256
@@ -47,12 +47,18 @@ def _bundle_for(request, code: str) -> dict:
 
 
 class BundleView(APIView):
-    """The asset's pledge bundle: projection, entries, inclusion proofs, signed checkpoint, keys, anchor."""
+    """The asset's pledge bundle, to verify offline: the asset's current state, every ledger entry that concerns it,
+    an inclusion proof of each in one signed checkpoint, the registry's verifier keys and the checkpoint's on-chain
+    anchor. The body is RFC 8785 canonical JSON (format `tanhui-pledge-bundle/1`, described in the project's
+    docs/bundle.md with a JSON Schema); `Tanhui-Bundle-SHA256` is the sha256 of its bytes. Verify it with
+    `python -m ledger.verifier BUNDLE.json --key VKEY`, or POST it to /api/verify/. `tree_size` proves it to an
+    older checkpoint of exactly that size."""
 
     def get_permissions(self):
         return [role_required(*ANY_ROLE)()]
 
-    @extend_schema(parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER],
+    @extend_schema(summary="Download an asset's pledge bundle",
+                   parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER],
                    responses={(200, "application/json"): OpenApiTypes.OBJECT, **problems(400, 404)})
     def get(self, request, code: str):
         bundle = _bundle_for(request, code)
@@ -64,12 +70,14 @@ class BundleView(APIView):
 
 
 class CertificateView(APIView):
-    """The one-page certificate (PDF) of the bundle, with a QR code of its sha256 and the verify URL."""
+    """The one-page certificate (PDF) of the asset's pledge bundle, in English and Chinese: the asset, its holder,
+    valuation and pledges, with a QR code of the bundle's sha256 and the address to verify it at."""
 
     def get_permissions(self):
         return [role_required(*ANY_ROLE)()]
 
-    @extend_schema(operation_id="assets_certificate_retrieve", parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER],
+    @extend_schema(operation_id="assets_certificate_retrieve", summary="Print an asset's certificate",
+                   parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER],
                    responses={(200, "application/pdf"): OpenApiTypes.BINARY, **problems(400, 404)})
     def get(self, request, code: str):
         bundle = _bundle_for(request, code)
@@ -99,35 +107,98 @@ def _verify_request(raw: bytes) -> tuple[dict, list[str] | None, str | None, dic
     return check_format(document["bundle"]), keys, trusted, proof
 
 
+class BundlePledgeSerializer(serializers.Serializer):
+    """An active pledge as the bundle's entries give it."""
+
+    id = serializers.IntegerField()
+    asset = serializers.CharField(help_text="asset code")
+    pledgee = serializers.IntegerField(help_text="party id of the bank")
+    amount = MoneyOutput()
+    term_months = serializers.IntegerField()
+    ltv_limit_pct = serializers.CharField(help_text="decimal string")
+    status = serializers.CharField()
+
+
+class BundleVerdictHolderSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="party id")
+    name = serializers.CharField()
+
+
+class BundleValidOutput(serializers.Serializer):
+    """The bundle passed every check: what it proves. The instance is the verifier's verdict as a dict."""
+
+    valid = ConstantField(True)
+    asset = serializers.CharField(help_text="asset code")
+    holder = BundleVerdictHolderSerializer(help_text="the holder the entries give")
+    status = serializers.CharField(help_text="the asset's status the entries give")
+    active_pledges = BundlePledgeSerializer(many=True)
+    tree_size = serializers.IntegerField(help_text="the size of the signed checkpoint the entries are proven in")
+    root_hash = serializers.CharField(help_text="that checkpoint's root, standard base64")
+    signed_by = serializers.CharField(help_text="the key name that signed the checkpoint")
+    entries = serializers.IntegerField(help_text="entries proven")
+    consistent_with = serializers.IntegerField(allow_null=True, help_text="the size of the trusted checkpoint "
+                                                                          "it is consistent with, if one was given")
+    anchor = serializers.CharField(allow_null=True, help_text="the on-chain anchor check (null here: the server "
+                                                              "does not check anchors)")
+    notes = serializers.ListField(child=serializers.CharField(), help_text="anything else worth knowing")
+    summary = serializers.CharField(help_text="the verdict as lines of text")
+
+
+class BundleInvalidOutput(serializers.Serializer):
+    """The bundle failed a check: where, and why."""
+
+    valid = ConstantField(False)
+    field = serializers.CharField(help_text='where the bundle fails, e.g. "proofs[2]"')
+    reason = serializers.CharField(help_text="the check that failed")
+    detail = serializers.SerializerMethodField(help_text="field and reason as one sentence")
+
+    def get_detail(self, error: BundleInvalidError) -> str:
+        return str(error)
+
+
+BUNDLE_VERDICT = PolymorphicProxySerializer(component_name="BundleVerdict", resource_type_field_name=None,
+                                            serializers=[BundleValidOutput, BundleInvalidOutput])
+
+
 class VerifyView(APIView):
-    """Run the offline verifier's checks on an uploaded bundle (no anchor check: that needs the bank's RPC)."""
+    """Check a pledge bundle as the offline verifier does: every entry's signature and hash chain, its inclusion
+    proof, the checkpoint's signature, and that the entries give the asset state the bundle shows. Anyone may call
+    it, signed in or not.
+
+    The body is the bundle itself, or {"bundle": ..., "keys": [...], "trusted_checkpoint": "...",
+    "consistency_proof": {...}}: `keys` are the verifier keys to trust (default: this registry's published keys),
+    `trusted_checkpoint` a signed checkpoint you already hold, and `consistency_proof` the answer of
+    GET /api/ledger/consistency/ from its size to the bundle's. The on-chain anchor is not checked here (the
+    offline verifier does it with `--rpc`).
+
+    The answer is 200 either way: {"valid": true, ...} with what the bundle proves, or {"valid": false, "field",
+    "reason", "detail"} naming where it fails. A body that is not a bundle at all is a 422 problem."""
 
     permission_classes = [AllowAny]
     authentication_classes = []  # anonymous by design; a stale token must not turn this into a 401
 
-    @extend_schema(request={MEDIA_TYPE: OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
-                   responses={200: inline_serializer("BundleVerdict", {
-                       "valid": serializers.BooleanField(),
-                       # valid: true
-                       "asset": serializers.CharField(required=False),
-                       "holder": inline_serializer("BundleVerdictHolder", {"id": serializers.IntegerField(),
-                                                                           "name": serializers.CharField()},
-                                                   required=False),
-                       "status": serializers.CharField(required=False),
-                       "active_pledges": serializers.ListField(child=serializers.DictField(), required=False),
-                       "tree_size": serializers.IntegerField(required=False),
-                       "root_hash": serializers.CharField(required=False, help_text="base64"),
-                       "signed_by": serializers.CharField(required=False),
-                       "entries": serializers.IntegerField(required=False),
-                       "consistent_with": serializers.IntegerField(required=False, allow_null=True),
-                       "anchor": serializers.CharField(required=False, allow_null=True),
-                       "notes": serializers.ListField(child=serializers.CharField(), required=False),
-                       "summary": serializers.CharField(required=False),
-                       # valid: false
-                       "field": serializers.CharField(required=False, help_text="where the bundle fails"),
-                       "reason": serializers.CharField(required=False),
-                       "detail": serializers.CharField(required=False),
-                   }), **problems(422)})
+    @extend_schema(summary="Verify a pledge bundle", examples=[
+        OpenApiExample("A bundle with the keys to trust", request_only=True, value={
+            "bundle": {"format": "tanhui-pledge-bundle/1", "asset": {"code": "510727-2026-000001", "...": "..."},
+                       "entries": ["..."], "proofs": ["..."], "checkpoint": "tanhui.local/registry\n42\n...",
+                       "...": "..."},
+            "keys": ["tanhui.local/registry+2f6a1c3e+AaB3...base64..."]}),
+        OpenApiExample("Valid", response_only=True, value={
+            "valid": True, "asset": "510727-2026-000001", "holder": {"id": 7, "name": "Guanba village collective"},
+            "status": "confirmed", "active_pledges": [{
+                "id": 3, "asset": "510727-2026-000001", "pledgee": 5,
+                "amount": {"amount": "1000000.00", "currency": "CNY"}, "term_months": 36, "ltv_limit_pct": "50.00",
+                "status": "active"}],
+            "tree_size": 42, "root_hash": "Yq3mVf3tN7dXw1m5o0J5mJf0m1r2V7GZc3q1bq6bX0E=",
+            "signed_by": "tanhui.local/registry", "entries": 5, "consistent_with": None, "anchor": None,
+            "notes": ["active pledges total 1000000.00 CNY"],
+            "summary": "VALID: asset 510727-2026-000001, held by Guanba village collective (party 7), confirmed"}),
+        OpenApiExample("Invalid", response_only=True, value={
+            "valid": False, "field": "proofs[2]", "reason": "inclusion proof does not lead to the checkpoint's root",
+            "detail": "proofs[2]: inclusion proof does not lead to the checkpoint's root"}),
+    ],
+                   request={MEDIA_TYPE: OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
+                   responses={200: BUNDLE_VERDICT, **problems(422)})
     def post(self, request):
         bundle, keys, trusted, proof = _verify_request(request.body)
         if keys is None:
@@ -135,5 +206,5 @@ class VerifyView(APIView):
         try:
             verdict = verify_bundle(bundle, trusted_keys=keys, trusted_checkpoint=trusted, consistency_proof=proof)
         except BundleInvalidError as error:
-            return Response({"valid": False, "field": error.field, "reason": error.reason, "detail": str(error)})
-        return Response(verdict.as_dict())
+            return Response(BundleInvalidOutput(error).data)
+        return Response(BundleValidOutput(verdict.as_dict()).data)

@@ -14,7 +14,16 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.common.api import PROBLEM_MEDIA_TYPE, Paged, ProblemSerializer, paginated, problems
+from config.common.api import (
+    PAGE_PARAMETERS,
+    PROBLEM_MEDIA_TYPE,
+    Paged,
+    ProblemSerializer,
+    page_of,
+    page_response,
+    paginated,
+    problems,
+)
 from ledger.core import codec
 from ledger.core.errors import TreeSizeError
 from ledger.log.models import Checkpoint, Entry, VerifierKey
@@ -83,7 +92,10 @@ class CheckpointLatestView(APIView):
         return Response(CheckpointOutput(checkpoint).data)
 
 
-class CheckpointListView(Paged, APIView):
+CheckpointPageOutput = page_of("PaginatedCheckpointOutputList", CheckpointOutput(many=True))
+
+
+class CheckpointListView(APIView):
     """Signed checkpoints, oldest first (paged), or the one of `size` entries."""
 
     permission_classes = [AllowAny]
@@ -91,16 +103,16 @@ class CheckpointListView(Paged, APIView):
     class InputSerializer(serializers.Serializer):
         size = serializers.IntegerField(min_value=1, required=False)
 
-    @extend_schema(parameters=[InputSerializer], responses=CheckpointOutput(many=True))
+    @extend_schema(operation_id="ledger_checkpoints_list", parameters=[InputSerializer, *PAGE_PARAMETERS],
+                   responses={200: CheckpointPageOutput, **problems(400, 404)})
     def get(self, request):
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         if "size" in query.validated_data:
             checkpoint = checkpoint_get(tree_size=query.validated_data["size"])
-            return Response({"count": 1, "next": None, "previous": None,
-                             "results": [CheckpointOutput(checkpoint).data]})
-        return paginated(request, self, Checkpoint.objects.order_by("tree_size"),
-                         lambda page: CheckpointOutput(page, many=True).data)
+            return Response(CheckpointPageOutput({"count": 1, "next": None, "previous": None,
+                                                  "results": [checkpoint]}).data)
+        return page_response(request, self, Checkpoint.objects.order_by("tree_size"), CheckpointPageOutput)
 
 
 class KeyOutput(serializers.ModelSerializer):
@@ -140,7 +152,8 @@ class EntryListView(Paged, APIView):
         "validate": _validate_range,
     })
 
-    @extend_schema(parameters=[InputSerializer], responses=EntryOutput(many=True))
+    @extend_schema(operation_id="ledger_entries_list", parameters=[InputSerializer],
+                   responses={200: EntryOutput(many=True), **problems(400)})
     def get(self, request):
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -151,17 +164,20 @@ class EntryListView(Paged, APIView):
 
 
 class EntryDetailView(APIView):
+    """One ledger entry: its kind and payload, its timestamp, the hash chain (`prev_hash`, `hash`) and the
+    registry's signature over it."""
+
     @extend_schema(responses={200: EntryOutput, **problems(404)})
     def get(self, request, seq: int):
         return Response(EntryOutput(entry_get(seq=seq)).data)
 
 
 class InclusionProofOutput(serializers.Serializer):
-    seq = serializers.IntegerField()
-    tree_size = serializers.IntegerField()
-    leaf_hash = serializers.CharField()
-    root_hash = serializers.CharField()
-    proof = serializers.ListField(child=serializers.CharField())
+    seq = serializers.IntegerField(help_text="the entry's index in the log")
+    tree_size = serializers.IntegerField(help_text="the size of the tree the proof is for")
+    leaf_hash = Base64HashField(help_text="the entry's leaf hash")
+    root_hash = Base64HashField(help_text="the root of the tree of `tree_size` entries")
+    proof = serializers.ListField(child=Base64HashField(), help_text="the RFC 6962 audit path, leaf to root")
     checkpoint = serializers.CharField(allow_null=True, help_text="the signed note of this tree size, if any")
 
 
@@ -181,15 +197,14 @@ class EntryProofView(APIView):
         proof = tree_inclusion_proof(seq=seq, tree_size=tree_size)
         signed = Checkpoint.objects.filter(tree_size=tree_size).values_list("note_text", flat=True).first()
         return Response(InclusionProofOutput({
-            "seq": seq, "tree_size": tree_size, "leaf_hash": _b64(entry.hash),
-            "root_hash": _b64(tree_root(tree_size=tree_size)), "proof": [_b64(h) for h in proof],
-            "checkpoint": signed}).data)
+            "seq": seq, "tree_size": tree_size, "leaf_hash": entry.hash, "root_hash": tree_root(tree_size=tree_size),
+            "proof": proof, "checkpoint": signed}).data)
 
 
 class ConsistencyProofOutput(serializers.Serializer):
-    first = serializers.IntegerField()
-    second = serializers.IntegerField()
-    proof = serializers.ListField(child=serializers.CharField())
+    first = serializers.IntegerField(help_text="the older tree's size")
+    second = serializers.IntegerField(help_text="the newer tree's size")
+    proof = serializers.ListField(child=Base64HashField(), help_text="the RFC 6962 consistency proof")
 
 
 class ConsistencyProofView(APIView):
@@ -216,5 +231,4 @@ class ConsistencyProofView(APIView):
             raise TreeSizeError(f"second {second} is beyond the ledger's size {tree_size_current()}",
                                 second=second, current_tree_size=tree_size_current())
         proof = tree_consistency_proof(old_size=first, new_size=second)
-        return Response(ConsistencyProofOutput({"first": first, "second": second,
-                                                "proof": [_b64(h) for h in proof]}).data)
+        return Response(ConsistencyProofOutput({"first": first, "second": second, "proof": proof}).data)

@@ -9,15 +9,16 @@ Money is {"amount": "<decimal string>", "currency": "CNY"}; stocks are decimal s
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
+    OpenApiExample,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
-    inline_serializer,
 )
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.common.api import Paged, paginated, problems
+from config.common.api import IsoDateTimeField, MoneyOutput, Paged, paginated, problems
 from config.common.roles import AUDITOR, BANK, BUREAU, EXCHANGE, role_required, user_roles
 from geo.models import user_county_code
 from ledger.log.api import EntryOutput
@@ -25,11 +26,13 @@ from ledger.log.models import Entry
 from ledger.registry import services as registry
 from ledger.registry.errors import RegistryForbiddenError
 from ledger.registry.idempotency import idempotent
-from ledger.registry.models import Asset, Party, Pledge
+from ledger.registry.models import Asset, Party, Pledge, Valuation
 from ledger.registry.projection import asset_projection, pledge_projection, valuation_projection
 from ledger.registry.services import PLEDGE_TERM_MONTHS_MAX
 
 ANY_ROLE = (BUREAU, BANK, EXCHANGE, AUDITOR)
+
+
 def _party(party_id: int, field: str) -> Party:
     return registry.party_get(party_id=party_id, field=field)
 
@@ -48,7 +51,8 @@ class Roles:
         return [role_required(*roles)()]
 
 
-# --- output ----------------------------------------------------------------------------------------------------
+# --- output ---------------------------------------------------------------------------------------------------
+# Each answer is the `.data` of one of these serializers: the schema is generated from the same classes.
 
 
 class PartyOutput(serializers.ModelSerializer):
@@ -57,104 +61,123 @@ class PartyOutput(serializers.ModelSerializer):
         fields = ["id", "kind", "name", "uscc", "created_at"]
 
 
-# Schemas of the dicts below (documentation only: the views build the dicts, these describe them).
-
-class MoneyOutput(serializers.Serializer):
-    amount = serializers.CharField(help_text="decimal string")
-    currency = serializers.CharField(help_text="ISO 4217 code, e.g. CNY")
-
-
 class ValuationOutput(serializers.Serializer):
-    valuation = serializers.IntegerField()
-    run = serializers.IntegerField()
-    parcel_result = serializers.IntegerField()
-    method_sha256 = serializers.CharField()
-    input_raster_sha256 = serializers.ListField(child=serializers.CharField())
-    code_version = serializers.CharField()
+    """A valuation, exactly as its `asset.value` ledger entry records it (without "asset")."""
+
+    valuation = serializers.IntegerField(help_text="the valuation's id")
+    run = serializers.IntegerField(help_text="the accounting run whose result it takes")
+    parcel_result = serializers.IntegerField(help_text="that run's result for the asset's parcel")
+    method_sha256 = serializers.CharField(help_text="hex sha256 of the method version's parameters")
+    input_raster_sha256 = serializers.ListField(child=serializers.CharField(), help_text="hex sha256 of each raster")
+    code_version = serializers.CharField(help_text="the code version that computed the run")
     stock_tC = serializers.CharField(help_text="decimal string, t C")
     stock_tCO2e = serializers.CharField(help_text="decimal string, t CO2e")
     stock_ci95_tC = serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2,
-                                          help_text="[low, high] decimal strings, t C")
+                                          help_text="[low, high] of the 95 % interval, decimal strings, t C")
     price_per_tC = MoneyOutput(required=False, help_text="the price, when given per t C")
     price_per_tCO2e = MoneyOutput(required=False, help_text="the price, when given per t CO2e")
-    value = MoneyOutput()
-    value_ci95_low = MoneyOutput()
+    value = MoneyOutput(help_text="stock × price")
+    value_ci95_low = MoneyOutput(help_text="the value at the stock's lower 95 % bound: what pledges lend against")
+
+    def to_representation(self, valuation: Valuation) -> dict:
+        return super().to_representation(valuation_projection(valuation))
 
 
 class PledgeOutput(serializers.Serializer):
+    """A pledge (lien) as the ledger records it, with when it was created and closed."""
+
     id = serializers.IntegerField()
     asset = serializers.CharField(help_text="asset code")
     pledgee = serializers.IntegerField(help_text="party id of the bank")
-    amount = MoneyOutput()
+    amount = MoneyOutput(help_text="the loan amount secured")
     term_months = serializers.IntegerField()
-    ltv_limit_pct = serializers.CharField(help_text="decimal string")
+    ltv_limit_pct = serializers.CharField(help_text="loan-to-value limit, percent of the valuation's lower 95 % "
+                                                    "bound; decimal string")
     status = serializers.ChoiceField(choices=Pledge.STATUSES)
-    created_at = serializers.DateTimeField()
-    closed_at = serializers.DateTimeField(allow_null=True)
+    created_at = IsoDateTimeField()
+    closed_at = IsoDateTimeField(allow_null=True, help_text="when released or enforced")
+
+    def to_representation(self, pledge: Pledge) -> dict:
+        return super().to_representation({**pledge_projection(pledge), "created_at": pledge.created_at,
+                                          "closed_at": pledge.closed_at})
+
+
+class AssetHolderSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="party id")
+    kind = serializers.ChoiceField(choices=Party.KINDS)
+    name = serializers.CharField()
+
+
+class AssetParcelSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="parcel id")
+    code = serializers.CharField(help_text="the parcel's code in its county")
+    area_ha = serializers.FloatField(help_text="geodesic area, hectares")
+
+
+class AssetEvidenceSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="document or imagery name")
+    sha256 = serializers.CharField(help_text="hex sha256 of its bytes")
+
+
+class AssetRetirementSerializer(serializers.Serializer):
+    """The asset's retirement for an offset claim; null unless the asset is retired."""
+
+    id = serializers.IntegerField()
+    holder = serializers.IntegerField(help_text="party id of the holder that retired it")
+    beneficiary = serializers.CharField()
+    reason = serializers.CharField()
+
+    def to_representation(self, asset: Asset) -> dict | None:
+        retirement = asset_projection(asset)["retirement"]
+        return None if retirement is None else super().to_representation(retirement)
 
 
 class AssetSummaryOutput(serializers.Serializer):
-    code = serializers.CharField()
-    county = serializers.CharField()
-    year = serializers.IntegerField()
-    sequence = serializers.IntegerField()
+    code = serializers.CharField(help_text="<county>-<year>-<sequence>, e.g. 510727-2026-000001")
+    county = serializers.CharField(source="county_code", help_text="6-digit county code (GB/T 2260)")
+    year = serializers.IntegerField(help_text="year of registration")
+    sequence = serializers.IntegerField(help_text="serial number in the county and year")
     rights_type = serializers.ChoiceField(choices=Asset.RIGHTS_TYPES)
     status = serializers.ChoiceField(choices=Asset.STATUSES)
-    holder = inline_serializer("AssetHolder", {"id": serializers.IntegerField(), "kind": serializers.CharField(),
-                                               "name": serializers.CharField()})
-    parcel = inline_serializer("AssetParcel", {"id": serializers.IntegerField(), "code": serializers.CharField(),
-                                               "area_ha": serializers.FloatField()})
-    valuation = ValuationOutput(allow_null=True)
-    created_at = serializers.DateTimeField()
-    confirmed_at = serializers.DateTimeField(allow_null=True)
+    holder = AssetHolderSerializer()
+    parcel = AssetParcelSerializer()
+    valuation = ValuationOutput(allow_null=True, help_text="the current valuation, if any")
+    created_at = IsoDateTimeField()
+    confirmed_at = IsoDateTimeField(allow_null=True)
 
 
 class AssetDetailOutput(AssetSummaryOutput):
-    geometry = serializers.JSONField(help_text="the parcel's GeoJSON geometry (WGS84)")
-    evidence = inline_serializer("AssetEvidence", {"name": serializers.CharField(),
-                                                   "sha256": serializers.CharField()}, many=True)
-    retirement = inline_serializer("AssetRetirement", {
-        "id": serializers.IntegerField(), "holder": serializers.IntegerField(),
-        "beneficiary": serializers.CharField(), "reason": serializers.CharField()}, allow_null=True)
-    active_pledges = PledgeOutput(many=True)
-    pledges = PledgeOutput(many=True)
-    history = EntryOutput(many=True, help_text="the asset's ledger entries")
+    geometry = serializers.JSONField(source="parcel.geometry", help_text="the parcel's GeoJSON geometry (WGS84)")
+    evidence = AssetEvidenceSerializer(many=True)
+    retirement = AssetRetirementSerializer(source="*", allow_null=True)
+    active_pledges = serializers.SerializerMethodField()
+    pledges = PledgeOutput(many=True, help_text="every pledge of the asset, oldest first")
+    history = serializers.SerializerMethodField()
+
+    @extend_schema_field(PledgeOutput(many=True, help_text="the pledges now in force, in rank order"))
+    def get_active_pledges(self, asset: Asset) -> list:
+        return PledgeOutput([p for p in asset.pledges.all() if p.status == Pledge.ACTIVE], many=True).data
+
+    @extend_schema_field(EntryOutput(many=True, help_text="the asset's ledger entries, in log order"))
+    def get_history(self, asset: Asset) -> list:
+        return EntryOutput(Entry.objects.for_asset(asset.code), many=True).data
 
 
-def asset_summary(asset: Asset) -> dict:
-    return {
-        "code": asset.code, "county": asset.county_code, "year": asset.year, "sequence": asset.sequence,
-        "rights_type": asset.rights_type, "status": asset.status,
-        "holder": {"id": asset.holder.id, "kind": asset.holder.kind, "name": asset.holder.name},
-        "parcel": {"id": asset.parcel.id, "code": asset.parcel.code, "area_ha": asset.parcel.area_ha},
-        "valuation": valuation_projection(asset.valuation) if asset.valuation_id else None,
-        "created_at": asset.created_at.isoformat(),
-        "confirmed_at": asset.confirmed_at and asset.confirmed_at.isoformat(),
-    }
+class AssetTransferOutput(serializers.Serializer):
+    """A settled transfer and the asset after it. The instance is {"transfer": Transfer, "asset": Asset}."""
 
-
-def pledge_output(pledge: Pledge) -> dict:
-    return {**pledge_projection(pledge), "created_at": pledge.created_at.isoformat(),
-            "closed_at": pledge.closed_at and pledge.closed_at.isoformat()}
-
-
-def asset_detail(asset: Asset) -> dict:
-    pledges = list(asset.pledges.select_related("asset").order_by("id"))
-    projection = asset_projection(asset)
-    return {
-        **asset_summary(asset),
-        "geometry": asset.parcel.geometry, "evidence": asset.evidence, "retirement": projection["retirement"],
-        "active_pledges": [pledge_output(p) for p in pledges if p.status == Pledge.ACTIVE],
-        "pledges": [pledge_output(p) for p in pledges],
-        "history": EntryOutput(Entry.objects.for_asset(asset.code), many=True).data,
-    }
+    transfer = serializers.IntegerField(source="transfer.id", help_text="the transfer's id")
+    from_holder = serializers.IntegerField(source="transfer.from_holder_id", help_text="party id")
+    to_holder = serializers.IntegerField(source="transfer.to_holder_id", help_text="party id")
+    trade_ref = serializers.CharField(source="transfer.trade_ref", help_text="the exchange's trade reference")
+    asset = AssetDetailOutput()
 
 
 # --- parties ---------------------------------------------------------------------------------------------------
 
 
 class PartyListView(Paged, Roles, APIView):
-    """Parties, paged; POST creates one. A bank or exchange user registers the party it acts for."""
+    """Parties: rights holders (collectives, companies, people), banks and exchanges."""
 
     write_roles = (BUREAU, BANK, EXCHANGE)
 
@@ -164,11 +187,17 @@ class PartyListView(Paged, Roles, APIView):
         name = serializers.CharField(max_length=200)
         uscc = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
 
-    @extend_schema(responses=PartyOutput(many=True))
+    @extend_schema(summary="List parties", responses=PartyOutput(many=True))
     def get(self, request):
         return paginated(request, self, Party.objects.order_by("id"), lambda page: PartyOutput(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: PartyOutput, **problems(400, 403, 422)})
+    @extend_schema(summary="Create a party", description=(
+        "A bureau creates any party; a bank or exchange user creates the one party it acts for, of its own kind. "
+        "Organisations give their unified social credit code (`uscc`, 18 characters, check digit verified). "
+        "Recorded on the ledger as `party.create`."),
+        examples=[OpenApiExample("A village collective", request_only=True, value={
+            "kind": "collective", "name": "Guanba village collective", "uscc": "91350100M000100Y43"})],
+        request=InputSerializer, responses={201: PartyOutput, **problems(400, 403, 422)})
     @idempotent
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -185,7 +214,7 @@ class PartyListView(Paged, Roles, APIView):
 
 
 class PartyDetailView(Roles, APIView):
-    @extend_schema(responses={200: PartyOutput, **problems(404)})
+    @extend_schema(summary="Get a party", responses={200: PartyOutput, **problems(404)})
     def get(self, request, party_id: int):
         return Response(PartyOutput(get_object_or_404(Party, id=party_id)).data)
 
@@ -194,7 +223,7 @@ class PartyDetailView(Roles, APIView):
 
 
 class AssetListView(Paged, Roles, APIView):
-    """Assets, paged and filterable (county, holder, status, bbox); POST registers one (bureau of its county)."""
+    """Registered ecological assets."""
 
     write_roles = (BUREAU,)
 
@@ -225,7 +254,11 @@ class AssetListView(Paged, Roles, APIView):
         holder = serializers.IntegerField()
         evidence = EvidenceSerializer(many=True)
 
-    @extend_schema(parameters=[QuerySerializer], responses=AssetSummaryOutput(many=True))
+    @extend_schema(operation_id="assets_list", summary="List assets", description=(
+        "Assets in code order, paged, filtered by county, holder (party id), status and a WGS84 bounding box "
+        "that their parcel's bounding box intersects. Each shows its holder, parcel and current valuation."),
+        parameters=[QuerySerializer],
+                   responses={200: AssetSummaryOutput(many=True), **problems(400)})
     def get(self, request):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -241,9 +274,19 @@ class AssetListView(Paged, Roles, APIView):
             min_lon, min_lat, max_lon, max_lat = q["bbox"]
             assets = assets.filter(parcel__min_lon__lte=max_lon, parcel__max_lon__gte=min_lon,
                                    parcel__min_lat__lte=max_lat, parcel__max_lat__gte=min_lat)
-        return paginated(request, self, assets, lambda page: [asset_summary(a) for a in page])
+        return paginated(request, self, assets, lambda page: AssetSummaryOutput(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: AssetDetailOutput, **problems(400, 403, 409, 422)})
+    @extend_schema(summary="Register an asset", description=(
+        "The bureau of the parcel's county registers the rights over a parcel for a holder, with the sha256 of "
+        "each evidence document (rights certificate, survey, imagery). The asset gets the code "
+        "`<county>-<year>-<sequence>` and the status `registered`; the bureau then confirms it.\n\n"
+        "Land is registered once: a parcel that overlaps an active asset by more than the registry's tolerance "
+        "is a 409 problem naming that asset (`asset_code`, `overlap_ha`). Recorded as `asset.register`."),
+        examples=[OpenApiExample("Forest land ownership of a village collective", request_only=True, value={
+            "parcel": 101, "rights_type": "forest_land_ownership", "holder": 7, "evidence": [
+                {"name": "forest-right certificate 2026-0042.pdf",
+                 "sha256": "9f2b5c1e0a7d4b3c8e6f1a2d5c4b3a2918f7e6d5c4b3a29180f7e6d5c4b3a291"}]})],
+        request=InputSerializer, responses={201: AssetDetailOutput, **problems(400, 403, 409, 422)})
     @idempotent
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -253,32 +296,32 @@ class AssetListView(Paged, Roles, APIView):
                                         holder=_party(data.validated_data["holder"], "holder"),
                                         evidence=data.validated_data["evidence"],
                                         county_code=user_county_code(request.user), registered_by=request.user)
-        return Response(asset_detail(_asset(asset.code)), status=status.HTTP_201_CREATED)
+        return Response(AssetDetailOutput(_asset(asset.code)).data, status=status.HTTP_201_CREATED)
 
 
 class AssetDetailView(Roles, APIView):
-    """One asset with holder, geometry, current valuation, pledges and its ledger history."""
-
-    @extend_schema(responses={200: AssetDetailOutput, **problems(404)})
+    @extend_schema(summary="Get an asset", description=(
+        "One asset with its holder, parcel geometry, evidence, current valuation, pledges (active ones in rank "
+        "order) and every ledger entry that concerns it."),
+        responses={200: AssetDetailOutput, **problems(404)})
     def get(self, request, code: str):
-        return Response(asset_detail(_asset(code)))
+        return Response(AssetDetailOutput(_asset(code)).data)
 
 
 class AssetConfirmView(Roles, APIView):
-    """The bureau of the asset's county confirms a registered asset."""
-
     write_roles = (BUREAU,)
 
-    @extend_schema(request=None, responses={200: AssetDetailOutput, **problems(403, 404, 409, 422)})
+    @extend_schema(summary="Confirm an asset", description=(
+        "The bureau of the asset's county confirms a registered asset, after checking its evidence. Only a "
+        "confirmed asset can be valued for pledging, pledged or transferred. Recorded as `asset.confirm`."),
+        request=None, responses={200: AssetDetailOutput, **problems(403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         asset = registry.asset_confirm(asset=_asset(code), county_code=user_county_code(request.user))
-        return Response(asset_detail(_asset(asset.code)))
+        return Response(AssetDetailOutput(_asset(asset.code)).data)
 
 
 class AssetValuationView(Roles, APIView):
-    """Attach a succeeded run's result for the asset's parcel as its valuation (bureau of the county)."""
-
     write_roles = (BUREAU,)
 
     @extend_schema_serializer(component_name="AssetValuationInput")
@@ -287,7 +330,15 @@ class AssetValuationView(Roles, APIView):
         price_per_tCO2e = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, min_value=0)
         currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
 
-    @extend_schema(request=InputSerializer, responses={201: ValuationOutput, **problems(400, 403, 404, 409, 422)})
+    @extend_schema(summary="Value an asset", description=(
+        "The bureau of the asset's county values it with the result of a succeeded accounting run for the "
+        "asset's parcel: its carbon stock (t C, with the 95 % interval) times a price, given here per t CO2e "
+        "(`price_per_tCO2e` and `currency`) or taken from the run's own price per t C. The money value at the "
+        "stock's lower 95 % bound (`value_ci95_low`) is what pledges lend against. The valuation becomes the "
+        "asset's current one and every active pledge's cover is recomputed. Recorded as `asset.value`."),
+        examples=[OpenApiExample("At 80 CNY per t CO2e", request_only=True, value={
+            "run": 12, "price_per_tCO2e": "80.00", "currency": "CNY"})],
+        request=InputSerializer, responses={201: ValuationOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
@@ -297,12 +348,10 @@ class AssetValuationView(Roles, APIView):
         valuation = registry.asset_value(asset=asset, run=run, county_code=user_county_code(request.user),
                                          price_per_t_co2e=data.validated_data.get("price_per_tCO2e"),
                                          currency=data.validated_data.get("currency"), valued_by=request.user)
-        return Response(valuation_projection(valuation), status=status.HTTP_201_CREATED)
+        return Response(ValuationOutput(valuation).data, status=status.HTTP_201_CREATED)
 
 
 class AssetPledgeView(Roles, APIView):
-    """A bank registers a pledge on the asset."""
-
     write_roles = (BANK,)
 
     @extend_schema_serializer(component_name="PledgeCreateInput")
@@ -315,7 +364,16 @@ class AssetPledgeView(Roles, APIView):
         term_months = serializers.IntegerField(help_text=f"1 to {PLEDGE_TERM_MONTHS_MAX}")
         ltv_limit_pct = serializers.DecimalField(max_digits=30, decimal_places=None, required=False)
 
-    @extend_schema(request=InputSerializer, responses={201: PledgeOutput, **problems(400, 403, 404, 409, 422)})
+    @extend_schema(summary="Pledge an asset", description=(
+        "A bank registers a pledge (lien) on a confirmed, valued asset as collateral for a loan. All active "
+        "pledges on the asset together may not exceed the loan-to-value limit (the registry's policy, or the "
+        "lower `ltv_limit_pct` the bank asks for) of the valuation's lower 95 % bound; beyond it the pledge is "
+        "refused with a 409 problem. Pledges rank in the order they are created. A pledged asset cannot be transferred "
+        "or retired until every pledge is released. Recorded as `pledge.create`; send an `Idempotency-Key` to "
+        "retry safely."),
+        examples=[OpenApiExample("A 3-year loan of 1 000 000 CNY", request_only=True, value={
+            "amount": "1000000.00", "currency": "CNY", "term_months": 36, "ltv_limit_pct": "40"})],
+        request=InputSerializer, responses={201: PledgeOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
@@ -323,12 +381,10 @@ class AssetPledgeView(Roles, APIView):
         bank = registry.party_of_user(request.user, kind=Party.BANK)
         pledge = registry.pledge_create(asset=_asset(code), pledgee=bank, created_by=request.user,
                                         **data.validated_data)
-        return Response(pledge_output(pledge), status=status.HTTP_201_CREATED)
+        return Response(PledgeOutput(pledge).data, status=status.HTTP_201_CREATED)
 
 
 class PledgeListView(Paged, Roles, APIView):
-    """Pledges, paged, filterable by pledgee (a bank's party id, or `me` for the caller's bank), asset, county
-    and status: a bank's book of pledged carbon sinks."""
 
     class QuerySerializer(serializers.Serializer):
         pledgee = serializers.RegexField(r"^(\d+|me)$", required=False,
@@ -337,7 +393,10 @@ class PledgeListView(Paged, Roles, APIView):
         county = serializers.RegexField(r"^\d{6}$", required=False)
         status = serializers.ChoiceField(choices=Pledge.STATUSES, required=False)
 
-    @extend_schema(parameters=[QuerySerializer], responses={200: PledgeOutput(many=True), **problems(400, 403, 422)})
+    @extend_schema(operation_id="pledges_list", summary="List pledges", description=(
+        "Pledges in creation order, paged, filtered by pledgee (a bank's party id, or `me` for the caller's own "
+        "bank), asset, county and status: a bank's book of pledged carbon sinks."),
+        parameters=[QuerySerializer], responses={200: PledgeOutput(many=True), **problems(400, 403, 422)})
     def get(self, request):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -353,7 +412,7 @@ class PledgeListView(Paged, Roles, APIView):
             pledges = pledges.filter(asset__county_code=q["county"])
         if "status" in q:
             pledges = pledges.filter(status=q["status"])
-        return paginated(request, self, pledges, lambda page: [pledge_output(p) for p in page])
+        return paginated(request, self, pledges, lambda page: PledgeOutput(page, many=True).data)
 
 
 def _pledge(pledge_id: int) -> Pledge:
@@ -361,28 +420,29 @@ def _pledge(pledge_id: int) -> Pledge:
 
 
 class PledgeReleaseView(Roles, APIView):
-    """The pledgee bank releases its active pledge."""
-
     write_roles = (BANK,)
 
-    @extend_schema(request=None, responses={200: PledgeOutput, **problems(403, 404, 409, 422)})
+    @extend_schema(summary="Release a pledge", description=(
+        "The pledgee bank releases its active pledge (the loan is repaid). Recorded as `pledge.release`."),
+        request=None, responses={200: PledgeOutput, **problems(403, 404, 409, 422)})
     @idempotent
     def post(self, request, pledge_id: int):
         pledge = registry.pledge_release(pledge=_pledge(pledge_id),
                                          released_by=registry.party_of_user(request.user, kind=Party.BANK))
-        return Response(pledge_output(pledge))
+        return Response(PledgeOutput(pledge).data)
 
 
 class PledgeEnforceView(Roles, APIView):
-    """The pledgee bank enforces its active pledge: the asset passes to the bank or its nominee."""
-
     write_roles = (BANK,)
 
     @extend_schema_serializer(component_name="PledgeEnforceInput")
     class InputSerializer(serializers.Serializer):
         nominee = serializers.IntegerField(required=False, help_text="party that takes the asset; default the bank")
 
-    @extend_schema(request=InputSerializer, responses={200: PledgeOutput, **problems(400, 403, 404, 409, 422)})
+    @extend_schema(summary="Enforce a pledge", description=(
+        "The pledgee bank enforces its active pledge on default: the asset passes to the bank, or to the "
+        "`nominee` party it names. Recorded as `pledge.enforce`."),
+        request=InputSerializer, responses={200: PledgeOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, pledge_id: int):
         data = self.InputSerializer(data=request.data)
@@ -391,12 +451,10 @@ class PledgeEnforceView(Roles, APIView):
         pledge = registry.pledge_enforce(pledge=_pledge(pledge_id),
                                          enforced_by=registry.party_of_user(request.user, kind=Party.BANK),
                                          nominee=_party(nominee, "nominee") if nominee is not None else None)
-        return Response(pledge_output(pledge))
+        return Response(PledgeOutput(pledge).data)
 
 
 class AssetTransferView(Roles, APIView):
-    """An exchange settles a trade of the asset to a new holder."""
-
     write_roles = (EXCHANGE,)
 
     @extend_schema_serializer(component_name="AssetTransferInput")
@@ -404,10 +462,13 @@ class AssetTransferView(Roles, APIView):
         to_holder = serializers.IntegerField()
         trade_ref = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={201: inline_serializer("AssetTransferOutput", {
-        "transfer": serializers.IntegerField(), "from_holder": serializers.IntegerField(),
-        "to_holder": serializers.IntegerField(), "trade_ref": serializers.CharField(), "asset": AssetDetailOutput(),
-    }), **problems(400, 403, 404, 409, 422)})
+    @extend_schema(summary="Transfer an asset", description=(
+        "An exchange settles a trade of a confirmed asset: its rights pass to `to_holder`, with the exchange's "
+        "`trade_ref`. A pledged asset is refused with a 409 problem until its pledges are released. Recorded as "
+        "`asset.transfer`; the answer shows the transfer and the asset after it."),
+        examples=[OpenApiExample("Settle trade T-2026-0315", request_only=True, value={
+            "to_holder": 12, "trade_ref": "T-2026-0315"})],
+        request=InputSerializer, responses={201: AssetTransferOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
@@ -415,14 +476,11 @@ class AssetTransferView(Roles, APIView):
         transfer = registry.asset_transfer(asset=_asset(code), to_holder=_party(data.validated_data["to_holder"],
                                                                                 "to_holder"),
                                            trade_ref=data.validated_data["trade_ref"], created_by=request.user)
-        return Response({"transfer": transfer.id, "from_holder": transfer.from_holder_id,
-                         "to_holder": transfer.to_holder_id, "trade_ref": transfer.trade_ref,
-                         "asset": asset_detail(_asset(code))}, status=status.HTTP_201_CREATED)
+        return Response(AssetTransferOutput({"transfer": transfer, "asset": _asset(code)}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class AssetRetireView(Roles, APIView):
-    """An exchange retires the asset's carbon for an offset claim."""
-
     write_roles = (EXCHANGE,)
 
     @extend_schema_serializer(component_name="AssetRetireInput")
@@ -430,10 +488,14 @@ class AssetRetireView(Roles, APIView):
         beneficiary = serializers.CharField(max_length=200)
         reason = serializers.CharField(max_length=500)
 
-    @extend_schema(request=InputSerializer, responses={200: AssetDetailOutput, **problems(400, 403, 404, 409, 422)})
+    @extend_schema(summary="Retire an asset", description=(
+        "An exchange retires the asset's carbon for an offset claim by a `beneficiary`. A retired asset does "
+        "nothing more (no valuation, pledge, transfer or second retirement), and its land stays registered. "
+        "Recorded as `asset.retire`."),
+        request=InputSerializer, responses={200: AssetDetailOutput, **problems(400, 403, 404, 409, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         registry.asset_retire(asset=_asset(code), created_by=request.user, **data.validated_data)
-        return Response(asset_detail(_asset(code)))
+        return Response(AssetDetailOutput(_asset(code)).data)

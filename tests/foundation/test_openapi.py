@@ -73,3 +73,21 @@ def test_schema_describes_shapes_media_types_and_problems(tmp_path):
         "application/pdf"}
     assert set(paths["/api/parcels/{parcel_id}/"]["get"]["responses"]["200"]["content"]) == {"application/geo+json"}
     assert PROBLEM_MEDIA_TYPE == PROBLEM_CONTENT_TYPE
+
+
+def test_every_documented_error_is_a_problem_and_signed_in_operations_document_401(tmp_path):
+    schema = generate(tmp_path)
+    for url, ops in schema["paths"].items():
+        for method, op in ops.items():
+            for code, response in op["responses"].items():
+                if code.startswith(("4", "5")):
+                    assert set(response["content"]) == {PROBLEM_CONTENT_TYPE}, (method, url, code)
+                    assert response["content"][PROBLEM_CONTENT_TYPE]["schema"]["$ref"].endswith("Problem"), (
+                        method, url, code)
+            assert "503" in op["responses"], (method, url)  # every answer waits for its entries to be on disk
+            anonymous = {} in op.get("security", [{}])
+            assert ("401" in op["responses"]) != anonymous, (method, url)
+    assert "401" not in schema["paths"]["/api/verify/"]["post"]["responses"]
+    assert "401" in schema["paths"]["/api/assets/"]["get"]["responses"]
+    problem = schema["components"]["schemas"]["Problem"]
+    assert problem["additionalProperties"] is True  # problem types add members of their own
