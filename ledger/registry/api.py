@@ -69,6 +69,14 @@ class ValuationOutput(serializers.Serializer):
     parcel_result = serializers.IntegerField(help_text="that run's result for the asset's parcel")
     method_sha256 = serializers.CharField(help_text="hex sha256 of the method version's parameters")
     input_raster_sha256 = serializers.ListField(child=serializers.CharField(), help_text="hex sha256 of each raster")
+    default_tables_sha256 = serializers.CharField(
+        required=False, allow_blank=True,
+        help_text="hex sha256 of the shipped default tables the method read (absent on valuations recorded before "
+                  "it was kept; empty for a run that predates it)")
+    normalised_raster_sha256 = serializers.ListField(
+        child=serializers.CharField(), required=False,
+        help_text="hex sha256 of the normalised copy of each raster, the bytes the engine read (absent on "
+                  "valuations recorded before it was kept)")
     code_version = serializers.CharField(help_text="the code version that computed the run")
     stock_tC = serializers.CharField(help_text="decimal string, t C")
     stock_tCO2e = serializers.CharField(help_text="decimal string, t CO2e")
