@@ -301,7 +301,8 @@ class AssetRegisterForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["rights_type"].choices = [(r, LABELS.get(r, r)) for r, _r in RIGHTS_TYPE_CHOICES]
-        self.fields["holder"].label_from_instance = lambda p: f"{p.name} ({LABELS.get(p.kind, p.kind)})"
+        offer_only(self.fields["holder"], Party.objects.filter(kind__in=Party.HOLDER_KINDS).order_by("name"),
+                   lambda p: f"{p.name} ({LABELS.get(p.kind, p.kind)})")
 
 
 def _register_page(request, form=None, status=200, problem=None):

@@ -204,3 +204,35 @@ def test_the_pledged_filter_is_the_same_on_both_doors(scene):
     assert [a["code"] for a in api.json()["results"]] == [scene.county.asset.code]
     page = client.get("/assets/?status=pledged", **EN).content.decode()
     assert scene.county.asset.code in page and scene.registered.code not in page
+
+
+def test_the_id_fields_offer_what_fits(scene):
+    """The pages' drop-downs still list only what fits (the service refuses the rest, as above)."""
+    client = Client()
+    client.force_login(scene.people["bureau"])
+    page = client.get("/assets/register/", **EN).content.decode()
+    holders = page.split('id="id_holder"', 1)[1].split("</select>", 1)[0]
+    assert f'value="{scene.household.id}"' in holders and f'value="{scene.county.holder.id}"' in holders
+    assert f'value="{scene.county.bank.id}"' not in holders and f'value="{scene.other_bank.id}"' not in holders
+    value = client.get(f"/assets/{scene.county.asset.code}/", **EN).content.decode()
+    runs = value.split('id="id_run"', 1)[1].split("</select>", 1)[0]
+    assert f'value="{scene.county.run.id}"' in runs and f'value="{scene.failed.id}"' not in runs
+
+
+def test_a_refusal_reads_in_chinese_on_both_doors(scene):
+    """The same refusal, in the caller's language: Accept-Language on the API, the chosen language on the page."""
+    code, pledge = scene.county.asset.code, scene.pledge
+    client = Client()
+    client.force_login(scene.people["exchange"])
+    zh = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
+    want = (f"质押 {pledge.id} 有效期间，资产 {code} 不能转让（质权人 {scene.other_bank.id}，1000.00 CNY）")
+    api = client.post(f"/api/assets/{code}/transfers/", {"to_holder": scene.household.id},
+                      content_type="application/json", **zh)
+    assert api.status_code == 409
+    assert api.json()["detail"] == want and api.json()["title"] == "资产已质押"
+    page = client.post(f"/assets/{code}/transfer/", {"to_holder": scene.household.id}, **zh)
+    assert page.status_code == 409 and want in page.content.decode()
+    english = client.post(f"/api/assets/{code}/transfers/", {"to_holder": scene.household.id},
+                          content_type="application/json", **EN)
+    assert english.json()["detail"] == (f"asset {code} cannot be transferred while pledge {pledge.id} is active "
+                                        f"(pledgee party {scene.other_bank.id}, 1000.00 CNY)")
