@@ -11,14 +11,16 @@ Written only by `ledger.anchoring.services`. One anchor per checkpoint, enforced
 
 from django.db import models
 
+from ledger.core.anchor_format import ANCHOR_FINAL, ANCHOR_SENT
+
 __all__ = ["Anchor"]
 
 
 class Anchor(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"  # not (yet) broadcast, or to be broadcast again
-        SENT = "sent"  # broadcast; mined or not, not yet final
-        FINAL = "final"  # mined, with at least ANCHOR_CONFIRMATIONS blocks (its own included)
+        SENT = ANCHOR_SENT  # broadcast; mined or not, not yet final
+        FINAL = ANCHOR_FINAL  # mined, with at least ANCHOR_CONFIRMATIONS blocks (its own included)
         FAILED = "failed"  # mined with receipt status 0
 
     checkpoint = models.ForeignKey("ledger.Checkpoint", on_delete=models.PROTECT, related_name="anchors")

@@ -21,6 +21,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
+from ledger.core import replay
+
 CJK_FONT = "STSong-Light"
 LATIN_FONT, LATIN_BOLD, MONO_FONT = "Helvetica", "Helvetica-Bold", "Courier"
 QR_PREFIX = "TANHUI-BUNDLE/1"
@@ -35,8 +37,8 @@ RULE = Color(0.75, 0.80, 0.76)
 RIGHTS_TYPES_ZH = {"forest_land_ownership": "林地所有权", "forest_land_use": "林地使用权",
                    "forest_tree_ownership": "林木所有权", "forest_tree_use": "林木使用权",
                    "grassland_contract": "草原承包经营权"}
-ASSET_STATUS_ZH = {"registered": "已登记", "confirmed": "已确权", "retired": "已注销"}
-PLEDGE_STATUS_ZH = {"active": "有效", "released": "已解除", "enforced": "已处置"}
+ASSET_STATUS_ZH = {replay.REGISTERED: "已登记", replay.CONFIRMED: "已确权", replay.RETIRED: "已注销"}
+PLEDGE_STATUS_ZH = {replay.ACTIVE: "有效", replay.RELEASED: "已解除", replay.ENFORCED: "已处置"}
 CO2_PER_C = 44 / 12  # t CO2 per t C (molar masses); only for display, the figures come from the bundle
 
 _fonts_registered = []
@@ -214,7 +216,7 @@ def _figures(bundle: dict) -> dict[str, list[tuple[str, str]]]:
         rows["method"] = [(f"{method.get('kind', 'method')} sha256 {valuation['method_sha256'][:24]}...", "mono"),
                           (f"rasters {', '.join(h[:16] + '...' for h in valuation['input_raster_sha256'][:2])}",
                            "mono")]
-    active = [p for p in bundle["pledges"] if p["status"] == "active"]
+    active = [p for p in bundle["pledges"] if p["status"] == replay.ACTIVE]
     pledges = []
     if not active:
         pledges.append(("无有效质押  no active pledge", "cjk"))
@@ -223,7 +225,7 @@ def _figures(bundle: dict) -> dict[str, list[tuple[str, str]]]:
         pledges.append((f"有效 active: {pledgee}", "cjk"))
         pledges.append((f"  {_fmt(p['amount']['amount'])} {p['amount']['currency']}, {p['term_months']} months, "
                         f"LTV limit {p['ltv_limit_pct']}%", "latin"))
-    closed = [p for p in bundle["pledges"] if p["status"] != "active"]
+    closed = [p for p in bundle["pledges"] if p["status"] != replay.ACTIVE]
     if closed:
         pledges.append((f"past pledges: {len(closed)} ("
                         + ", ".join(f"{p['id']} {p['status']}" for p in closed[:4]) + ")", "latin"))

@@ -18,6 +18,7 @@ from django.db.models import Max
 from accounting.models import MethodVersion
 from ledger.anchoring.models import Anchor
 from ledger.core import codec
+from ledger.core.anchor_format import ANCHOR_ON_CHAIN
 from ledger.core.canonical_json import canonical_json
 from ledger.core.errors import CheckpointNotFoundError
 from ledger.log.models import Checkpoint, Entry, VerifierKey
@@ -28,7 +29,7 @@ from ledger.registry.projection import asset_projection, pledge_projection
 from ledger.verifier.checks import BUNDLE_FORMAT
 
 CONSISTENCY_PROOFS_MAX = 32  # proofs from this many earlier signed checkpoints ride along (bounded size)
-ANCHOR_USABLE_STATUSES = ("sent", "final")
+ANCHOR_USABLE_STATUSES = ANCHOR_ON_CHAIN
 
 
 def _b64(value) -> str:

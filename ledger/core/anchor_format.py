@@ -10,6 +10,10 @@ import struct
 
 from ledger.core.errors import LedgerError
 
+# An anchor's status names, as the registry records them and bundles carry them.
+ANCHOR_SENT, ANCHOR_FINAL = "sent", "final"
+ANCHOR_ON_CHAIN = (ANCHOR_SENT, ANCHOR_FINAL)  # a transaction a verifier can look up on chain
+
 ANCHOR_MAGIC = b"THA1"
 ANCHOR_DATA_SIZE = 44
 ROOT_SIZE = 32

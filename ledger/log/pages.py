@@ -2,6 +2,7 @@
 
 from django.shortcuts import render
 
+from ledger.core.anchor_format import ANCHOR_FINAL
 from ledger.log.models import Checkpoint, Entry, VerifierKey
 
 
@@ -10,11 +11,11 @@ def ledger_page(request):
     checkpoint = Checkpoint.objects.order_by("-tree_size").first()
     anchor = checkpoint.anchors.order_by("-id").first() if checkpoint is not None else None
     last_final = None
-    if anchor is None or anchor.status != "final":
-        last_final = Checkpoint.objects.filter(anchors__status="final").order_by("-tree_size").first()
+    if anchor is None or anchor.status != ANCHOR_FINAL:
+        last_final = Checkpoint.objects.filter(anchors__status=ANCHOR_FINAL).order_by("-tree_size").first()
     return render(request, "ledger/ledger.html", {
         "checkpoint": checkpoint, "anchor": anchor, "root_hex": bytes(checkpoint.root_hash).hex() if checkpoint
         else "", "last_final": last_final, "last_final_anchor": last_final.anchors.filter(
-            status="final").first() if last_final else None,
+            status=ANCHOR_FINAL).first() if last_final else None,
         "entry_count": Entry.objects.count(), "keys": VerifierKey.objects.order_by("-created_at"),
     })

@@ -10,6 +10,7 @@ from django.db import models
 
 from accounting.models import AccountingRun, ParcelResult
 from geo.models import Parcel
+from ledger.core import replay
 
 __all__ = ["Asset", "AssetSerialCounter", "IdempotencyRecord", "Party", "Pledge", "Retirement", "Transfer", "Valuation"]
 
@@ -67,7 +68,7 @@ class AssetQuerySet(models.QuerySet):
 class Asset(models.Model):
     """A parcel registered as an ecological asset, e.g. 510727-2026-000123 (county, year, sequence)."""
 
-    REGISTERED, CONFIRMED, RETIRED = "registered", "confirmed", "retired"
+    REGISTERED, CONFIRMED, RETIRED = replay.REGISTERED, replay.CONFIRMED, replay.RETIRED  # one spelling for all
     STATUSES = (REGISTERED, CONFIRMED, RETIRED)
     PLEDGED = "pledged"  # a filter, not a status: confirmed with an active pledge
     STATUS_FILTERS = (*STATUSES, PLEDGED)
@@ -144,7 +145,7 @@ class Valuation(models.Model):
 class Pledge(models.Model):
     """A lien of a bank (the pledgee) on an asset, for `amount` in `currency`."""
 
-    ACTIVE, RELEASED, ENFORCED = "active", "released", "enforced"
+    ACTIVE, RELEASED, ENFORCED = replay.ACTIVE, replay.RELEASED, replay.ENFORCED
     STATUSES = (ACTIVE, RELEASED, ENFORCED)
 
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="pledges")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from ledger.core import codec, merkle, note, replay
-from ledger.core.anchor_format import anchor_data_parse
+from ledger.core.anchor_format import ANCHOR_ON_CHAIN, anchor_data_parse
 from ledger.core.canonical_json import CanonicalJSONError, canonical_json
 from ledger.core.errors import EntryPayloadError, NoteError, ProofError
 from ledger.verifier.errors import BundleFormatError, BundleInvalidError, RPCUnavailableError
@@ -442,7 +442,7 @@ def _anchor(bundle: Mapping, checkpoint: note.Checkpoint, rpc: RPCCall) -> str:
     anchor = bundle.get("anchor")
     if not isinstance(anchor, dict):
         raise _fail("anchor", "the bundle carries no anchor to check against the chain")
-    if anchor.get("status") not in ("sent", "final") or not anchor.get("tx_hash"):
+    if anchor.get("status") not in ANCHOR_ON_CHAIN or not anchor.get("tx_hash"):
         raise _fail("anchor.status", f"{anchor.get('status')!r}: no transaction on chain to check yet")
     chain_id = _int("anchor.chain_id", anchor.get("chain_id"), minimum=1)
     tx_hash = _text("anchor.tx_hash", anchor.get("tx_hash"))
