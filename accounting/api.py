@@ -20,7 +20,7 @@ from accounting.models import AccountingRun, MethodVersion, ParcelResult
 from accounting.services import accounting_run_create, method_version_create
 from config.common.api import PAGE_PARAMETERS, Paged, page_schema, paginated, problems
 from config.common.roles import BUREAU, role_required
-from geo.errors import CountyScopeError
+from geo.errors import CountyScopeError, gettext_noop
 from geo.models import Parcel, Raster, user_county_code
 
 
@@ -140,8 +140,9 @@ class RunListView(Paged, APIView):
             county = counties.pop() if len(counties) == 1 else ""
         foreign = sorted(set(parcels.exclude(county_code=own_county).values_list("county_code", flat=True)))
         if foreign:
-            raise CountyScopeError(f"a bureau of county {own_county} cannot run accounting for county "
-                                   f"{', '.join(foreign)}")
+            raise CountyScopeError(gettext_noop("a bureau of county %(county)s cannot run accounting for county "
+                                                "%(foreign)s"), county=own_county, foreign=", ".join(foreign),
+                                   extensions={})
         valuation = None
         if "price_per_tC" in v:
             valuation = ValuationTerms(price_per_t_c=v["price_per_tC"], currency=v["currency"],

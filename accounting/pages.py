@@ -19,6 +19,7 @@ from accounting.methods.valuation import ValuationTerms
 from accounting.models import AccountingRun, MethodVersion
 from accounting.services import RunInputError, accounting_run_create, method_version_create
 from config.common.pages import role_page_required
+from config.common.problems import problem_detail
 from config.common.roles import BUREAU
 from geo.counties import CountyCodeError, validate_county_code
 from geo.models import Parcel, Raster, user_county_code
@@ -123,10 +124,10 @@ def run_start(request):
             parcels=Parcel.objects.filter(county_code=county), valuation=valuation, county_code=county or "",
             created_by=request.user)
     except (RunInputError, ValueError) as exc:
-        text = str(exc)
-        field = "alt_raster" if ("alternate" in text or "years" in text) else (
-            "price_per_t_c" if "price" in text or "currency" in text else None)
-        form.add_error(field, text)
+        field = getattr(exc, "field", None)
+        if field not in form.fields:
+            field = "price_per_t_c" if field == "price_change_pct" else None
+        form.add_error(field, problem_detail(exc))
         return _runs_page(request, run_form=form, status=422)
     return redirect("page-run", run_id=run.id)
 
@@ -142,7 +143,7 @@ def method_publish(request):
         version, created = method_version_create(kind="pool_table", parameters={"pools": table.as_parameters()},
                                                  name=form.cleaned_data["name"], created_by=request.user)
     except (MethodError, UnicodeDecodeError) as exc:
-        form.add_error("pool_table", str(exc))
+        form.add_error("pool_table", problem_detail(exc))
         return _runs_page(request, method_form=form, status=422)
     if created:
         messages.success(request, gettext("Method version %(id)s published (sha256 %(hash)s…).") % {

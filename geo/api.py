@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from config.common.api import PAGE_PARAMETERS, Paged, page_schema, paginated, problems
 from config.common.errors import UploadTooLarge
 from config.common.roles import BUREAU, role_required
-from geo.errors import CountyScopeError, LegendError, RasterTooLargeError
+from geo.errors import CountyScopeError, LegendError, RasterTooLargeError, gettext_noop
 from geo.legends import BUILTIN_LEGENDS, builtin_legend, legend_from_upload
 from geo.models import Parcel, Raster, user_county_code
 from geo.services import copy_upload_to_temp, parcel_import, raster_ingest
@@ -66,7 +66,8 @@ class RasterListView(Paged, APIView):
         legend_name = data.validated_data["legend"]
         if legend_name == "custom" or "legend_file" in data.validated_data:
             if "legend_file" not in data.validated_data:
-                raise LegendError("legend 'custom' needs a legend_file (JSON, or CSV with lucode, name, ipcc_category)")
+                raise LegendError(gettext_noop("legend 'custom' needs a legend_file (JSON, or CSV with lucode, name, "
+                                               "ipcc_category)"), field="legend_file")
             text = data.validated_data["legend_file"].read().decode("utf-8-sig")
             legend = legend_from_upload(text, name=legend_name if legend_name != "custom" else "custom")
         else:
@@ -169,7 +170,7 @@ class ParcelListView(APIView):
             raise UploadTooLarge(length, settings.MAX_PARCEL_FILE_BYTES)
         county = user_county_code(request.user)
         if county is None:
-            raise CountyScopeError("your user belongs to no county; ask an administrator to set one")
+            raise CountyScopeError(gettext_noop("your user belongs to no county; ask an administrator to set one"))
         parcels = parcel_import(feature_collection=request.data, crs=request.query_params.get("crs"),
                                 allowed_county=county)
         return Response({"type": "FeatureCollection", "features": [parcel_feature(p) for p in parcels]},

@@ -19,7 +19,7 @@ from accounting.models import MethodVersion
 from ledger.anchoring.models import Anchor
 from ledger.core import codec
 from ledger.core.canonical_json import canonical_json
-from ledger.core.errors import CheckpointNotFoundError
+from ledger.core.errors import CheckpointNotFoundError, gettext_noop
 from ledger.log.models import Checkpoint, Entry, VerifierKey
 from ledger.log.services import checkpoint_sign_latest
 from ledger.log.tree import tree_consistency_proof, tree_inclusion_proof
@@ -69,8 +69,8 @@ def bundle_checkpoint(*, min_tree_size: int, tree_size: int | None = None) -> Ch
         checkpoint = Checkpoint.objects.filter(tree_size=tree_size).first()
         if checkpoint is None or tree_size < min_tree_size:
             raise CheckpointNotFoundError(
-                f"no signed checkpoint of size {tree_size} that covers the asset's entries (need >= {min_tree_size})",
-                tree_size=tree_size, min_tree_size=min_tree_size)
+                gettext_noop("no signed checkpoint of size %(tree_size)s that covers the asset's entries "
+                             "(need >= %(min_tree_size)s)"), tree_size=tree_size, min_tree_size=min_tree_size)
         return checkpoint
     if Anchor is not None:
         anchored = (Anchor.objects.filter(status__in=ANCHOR_USABLE_STATUSES, checkpoint__tree_size__gte=min_tree_size)

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from config.common.api import PROBLEM_MEDIA_TYPE, Paged, ProblemSerializer, paginated, problems
 from ledger.core import codec
-from ledger.core.errors import TreeSizeError
+from ledger.core.errors import TreeSizeError, gettext_noop
 from ledger.log.models import Checkpoint, Entry, VerifierKey
 from ledger.log.selectors import checkpoint_get, checkpoint_latest, entry_get
 from ledger.log.tree import tree_consistency_proof, tree_inclusion_proof, tree_root, tree_size_current
@@ -213,7 +213,7 @@ class ConsistencyProofView(APIView):
         query.is_valid(raise_exception=True)
         first, second = query.validated_data["first"], query.validated_data["second"]
         if second > tree_size_current():
-            raise TreeSizeError(f"second {second} is beyond the ledger's size {tree_size_current()}",
+            raise TreeSizeError(gettext_noop("second %(second)s is beyond the ledger's size %(current_tree_size)s"),
                                 second=second, current_tree_size=tree_size_current())
         proof = tree_consistency_proof(old_size=first, new_size=second)
         return Response(ConsistencyProofOutput({"first": first, "second": second,
