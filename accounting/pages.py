@@ -19,6 +19,7 @@ from accounting.methods.valuation import ValuationTerms
 from accounting.models import AccountingRun, MethodVersion
 from accounting.services import RunInputError, accounting_run_create, method_version_create
 from config.common.pages import role_page_required
+from config.common.pagetags import grouped
 from config.common.problems import problem_detail
 from config.common.roles import BUREAU
 from geo.counties import CountyCodeError, validate_county_code
@@ -49,9 +50,9 @@ def county_overview(request, county_code: str):
     features = []
     for p in parcels:
         value = density.get(p.id)
-        shown = gettext("no result") if value is None else f"{value:.1f} t C/ha"
+        shown = gettext("no result") if value is None else f"{grouped(value, 1)} t C/ha"
         features.append(MapFeature(p.geometry, value, f"{search}?{urlencode({'q': p.code})}",
-                                   f"{p.code} {p.name} · {p.area_ha:.2f} ha · {shown}"))
+                                   f"{p.code} {p.name} · {grouped(p.area_ha, 2)} ha · {shown}"))
     totals = latest.totals if latest is not None else None
     class_rows = []
     if totals:

@@ -41,10 +41,13 @@ class TranslatableMessage(str):
 
 
 def joined_message(separator: str, messages) -> TranslatableMessage:
-    """`messages` joined by `separator` as one TranslatableMessage whose parts are still translated one by one."""
+    """`messages` joined by `separator` (marked for translation too: `gettext_noop("; ")`) as one
+    TranslatableMessage; each part and the separator are translated when it is shown."""
     params = {f"part{index}": message for index, message in enumerate(messages)}
     template = separator.replace("%", "%%").join(f"%({name})s" for name in params)
-    return TranslatableMessage(template, **params) if params else TranslatableMessage("")
+    joined = TranslatableMessage(template, **params)
+    joined.message_separator = separator
+    return joined
 
 
 class TranslatableError(Exception):
@@ -127,7 +130,7 @@ class ParcelError(TranslatableError, ValueError):
 
     def __init__(self, problems: list[dict]):
         self.problems = problems
-        shown = joined_message("; ", [
+        shown = joined_message(gettext_noop("; "), [
             TranslatableMessage(gettext_noop("feature %(index)s: %(detail)s"), index=p["index"], detail=p["detail"])
             if p["index"] is not None else TranslatableMessage(gettext_noop("feature None: %(detail)s"),
                                                                 detail=p["detail"])  # the file as a whole

@@ -97,7 +97,7 @@ def _same_raster(existing: Raster, *, epoch: int, legend: Legend, band: int | No
                                                given=band))
     if differences:
         raise RasterConflictError(gettext_noop("these bytes are already raster %(raster_id)s with %(differences)s"),
-                                  raster_id=existing.id, differences=joined_message(" and ", differences),
+                                  raster_id=existing.id, differences=joined_message(gettext_noop(" and "), differences),
                                   extensions={"raster_id": existing.id})
     return existing
 

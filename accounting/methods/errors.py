@@ -35,8 +35,9 @@ class MethodParameterError(MethodError):
     def __init__(self, kind: str, problems: dict[str, str]):
         self.kind = kind
         self.problems = {path: _message(why, {}) for path, why in problems.items()}
-        listed = joined_message("; ", [TranslatableMessage(gettext_noop("%(path)s: %(why)s"), path=path, why=why)
-                                       for path, why in sorted(self.problems.items())])
+        listed = joined_message(gettext_noop("; "), [
+            TranslatableMessage(gettext_noop("%(path)s: %(why)s"), path=path, why=why)
+            for path, why in sorted(self.problems.items())])
         super().__init__(gettext_noop("invalid parameters for method %(kind)s: %(listed)s"), kind=repr(kind),
                          listed=listed, extensions={})
 
@@ -59,7 +60,7 @@ class PoolTableError(MethodError):
         extensions = {key: value for key, value in (("row", row), ("column", column)) if value is not None}
         if where:
             super().__init__(gettext_noop("carbon pool table, %(where)s: %(message)s"),
-                             where=joined_message(", ", where), message=_message(message, params),
+                             where=joined_message(gettext_noop(", "), where), message=_message(message, params),
                              extensions=extensions)
         else:
             super().__init__(gettext_noop("carbon pool table: %(message)s"), message=_message(message, params),

@@ -59,6 +59,10 @@ def translated(value):
     translated first; dicts, lists and tuples are translated member by member; anything else is returned as is."""
     template = getattr(value, "message_template", None)
     if isinstance(template, str):
+        separator = getattr(value, "message_separator", None)
+        if isinstance(separator, str):  # joined_message: the parts, each translated, joined by the separator
+            parts = (getattr(value, "message_params", None) or {}).values()
+            return gettext(separator).join(str(translated(part)) for part in parts)
         if not template:
             return ""  # gettext("") is the catalog's header
         params = {name: translated(item) for name, item in (getattr(value, "message_params", None) or {}).items()}
@@ -79,9 +83,14 @@ def translated(value):
 
 
 def problem_detail(exc: BaseException) -> str:
-    """The error's message in the active language: its template translated, then filled; else str(exc)."""
+    """The error's message in the active language: its template translated, then filled (also when its only
+    argument is a TranslatableMessage, as an error of a pure core that stays English elsewhere may be given);
+    else str(exc)."""
     if isinstance(getattr(exc, "message_template", None), str):
         return translated(exc)
+    args = getattr(exc, "args", ())
+    if len(args) == 1 and isinstance(getattr(args[0], "message_template", None), str):
+        return translated(args[0])
     return str(exc)
 
 

@@ -19,7 +19,7 @@ from accounting.models import MethodVersion
 from ledger.anchoring.models import Anchor
 from ledger.core import codec
 from ledger.core.canonical_json import canonical_json
-from ledger.core.errors import CheckpointNotFoundError, gettext_noop
+from ledger.core.errors import CheckpointNotFoundError, TranslatableMessage, gettext_noop
 from ledger.log.models import Checkpoint, Entry, VerifierKey
 from ledger.log.services import checkpoint_sign_latest
 from ledger.log.tree import tree_consistency_proof, tree_inclusion_proof
@@ -59,6 +59,12 @@ def _anchor_of(checkpoint: Checkpoint):
     anchors = Anchor.objects.filter(checkpoint=checkpoint)
     return anchors.filter(status__in=ANCHOR_USABLE_STATUSES).order_by("-id").first() or anchors.order_by(
         "-id").first()
+
+
+def verdict_failure_detail(error) -> TranslatableMessage:
+    """What a failed verification (`BundleInvalidError`) says, with a lead that is translated: in English exactly
+    `str(error)`, "field: reason". The reason stays the offline verifier's own English words."""
+    return TranslatableMessage(gettext_noop("%(field)s: %(reason)s"), field=error.field, reason=error.reason)
 
 
 def bundle_checkpoint(*, min_tree_size: int, tree_size: int | None = None) -> Checkpoint:

@@ -36,10 +36,13 @@ class TranslatableMessage(str):
 
 
 def joined_message(separator: str, messages) -> TranslatableMessage:
-    """`messages` joined by `separator` as one TranslatableMessage whose parts are still translated one by one."""
+    """`messages` joined by `separator` (marked for translation too: `gettext_noop("; ")`) as one
+    TranslatableMessage; each part and the separator are translated when it is shown."""
     params = {f"part{index}": message for index, message in enumerate(messages)}
     template = separator.replace("%", "%%").join(f"%({name})s" for name in params)
-    return TranslatableMessage(template, **params) if params else TranslatableMessage("")
+    joined = TranslatableMessage(template, **params)
+    joined.message_separator = separator
+    return joined
 
 
 class TranslatableError(Exception):
