@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -114,7 +115,7 @@ class RunListView(Paged, APIView):
 
         def validate(self, attrs):
             if ("parcels" in attrs) == ("county" in attrs):
-                raise serializers.ValidationError("give either parcels (ids) or county, not both or neither")
+                raise serializers.ValidationError(gettext("give either parcels (ids) or county, not both or neither"))
             return attrs
 
     @extend_schema(responses=RunOutput(many=True))
@@ -135,7 +136,8 @@ class RunListView(Paged, APIView):
             parcels = Parcel.objects.filter(id__in=v["parcels"])
             unknown = sorted(set(v["parcels"]) - set(parcels.values_list("id", flat=True)))
             if unknown:
-                raise serializers.ValidationError({"parcels": [f"no parcels with ids {unknown}"]})
+                raise serializers.ValidationError({"parcels": [
+                    gettext("no parcels with ids %(ids)s") % {"ids": unknown}]})
             counties = set(parcels.values_list("county_code", flat=True))
             county = counties.pop() if len(counties) == 1 else ""
         foreign = sorted(set(parcels.exclude(county_code=own_county).values_list("county_code", flat=True)))

@@ -76,7 +76,7 @@ logger = logging.getLogger(__name__)
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PREFIX)
+    return request.path.startswith(API_PREFIX) or request.path == API_PREFIX.rstrip("/")
 
 
 def _django_problem(request: HttpRequest, status: int, detail: str) -> JsonResponse:

@@ -5,6 +5,7 @@ import os
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -133,10 +134,11 @@ class ParcelListView(APIView):
             try:
                 parts = [float(v) for v in value.split(",")]
             except ValueError:
-                raise serializers.ValidationError("bbox must be four numbers: min_lon,min_lat,max_lon,max_lat") \
-                    from None
+                raise serializers.ValidationError(
+                    gettext("bbox must be four numbers: min_lon,min_lat,max_lon,max_lat")) from None
             if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
-                raise serializers.ValidationError("bbox must be min_lon,min_lat,max_lon,max_lat with min <= max")
+                raise serializers.ValidationError(
+                    gettext("bbox must be min_lon,min_lat,max_lon,max_lat with min <= max"))
             return parts
 
     @extend_schema(operation_id="parcels_list", parameters=[QuerySerializer, *PAGE_PARAMETERS], responses={

@@ -7,6 +7,7 @@ proofs need any authenticated role.
 
 import base64
 
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import renderers, serializers
@@ -130,7 +131,7 @@ class EntryListView(Paged, APIView):
 
     def _validate_range(self, attrs):
         if "to" in attrs and attrs["to"] < attrs["from"]:
-            raise serializers.ValidationError({"to": f"to={attrs['to']} is below from={attrs['from']}"})
+            raise serializers.ValidationError({"to": gettext("to=%(to)s is below from=%(from)s") % attrs})
         return attrs
 
     # "from" is a Python keyword, so the class is built from a dict.
@@ -201,8 +202,8 @@ class ConsistencyProofView(APIView):
 
         def validate(self, attrs):
             if attrs["second"] < attrs["first"]:
-                raise serializers.ValidationError({"second": f"second={attrs['second']} is below "
-                                                             f"first={attrs['first']}"})
+                raise serializers.ValidationError({"second": gettext("second=%(second)s is below first=%(first)s")
+                                                   % attrs})
             return attrs
 
     @extend_schema(parameters=[InputSerializer], responses={

@@ -76,6 +76,8 @@ def test_role_refusal_and_drf_validation_in_chinese(api_user):
     invalid = problem(auditor.get("/api/ledger/consistency/?first=0&second=3", **ZH), 400)
     assert invalid["title"] == "请求无效"
     assert invalid["errors"] == [{"pointer": "#/first", "detail": "请确保该值大于或者等于 1。"}]  # DRF's own catalog
+    backwards = problem(auditor.get("/api/ledger/consistency/?first=5&second=3", **ZH), 400)
+    assert backwards["errors"] == [{"pointer": "#/second", "detail": "second=3 小于 first=5"}]  # ours
 
 
 @pytest.mark.django_db
