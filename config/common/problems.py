@@ -85,7 +85,10 @@ def translated(value):
 def problem_detail(exc: BaseException) -> str:
     """The error's message in the active language: its template translated, then filled (also when its only
     argument is a TranslatableMessage, as an error of a pure core that stays English elsewhere may be given);
-    else str(exc)."""
+    else str(exc). An error may instead assemble its message itself: `exc.localized(gettext)`."""
+    localized = getattr(exc, "localized", None)
+    if callable(localized):  # a message assembled from translatable parts
+        return localized(gettext)
     if isinstance(getattr(exc, "message_template", None), str):
         return translated(exc)
     args = getattr(exc, "args", ())

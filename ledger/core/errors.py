@@ -54,7 +54,8 @@ class TranslatableError(Exception):
     `str(exc)` is the English sentence; `message_template` and `message_params` let `config.common.problems`
     translate it; the params are also the problem's named extension members, unless `extensions` names others
     (when a value is only there to be shown, e.g. a list already written out). `field` names the request field at
-    fault, when one is (a page shows the message beside that field; the API names it in `errors`).
+    fault, when one is (a page shows the message beside that field; the API names it in `errors`); a class may
+    name it once for all its errors (`field = "uscc"`).
     """
 
     extensions: dict = {}
@@ -65,7 +66,8 @@ class TranslatableError(Exception):
         self.message_template, self.message_params = message_template, params
         super().__init__(TranslatableMessage(message_template, **params))
         self.extensions = params if extensions is None else extensions
-        self.field = field
+        if field is not None:
+            self.field = field
 
     @property
     def message(self) -> TranslatableMessage:
