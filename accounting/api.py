@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -21,7 +22,7 @@ from accounting.models import AccountingRun, MethodVersion, ParcelResult
 from accounting.services import accounting_run_create, method_version_create
 from config.common.api import PAGE_PARAMETERS, Paged, page_of, page_response, paginated, problems
 from config.common.roles import BUREAU, ROLES, role_required
-from geo.errors import CountyScopeError
+from geo.errors import CountyScopeError, gettext_noop
 from geo.models import Parcel, Raster, user_county_code
 
 
@@ -282,7 +283,7 @@ class RunListView(Paged, APIView):
 
         def validate(self, attrs):
             if ("parcels" in attrs) == ("county" in attrs):
-                raise serializers.ValidationError("give either parcels (ids) or county, not both or neither")
+                raise serializers.ValidationError(gettext("give either parcels (ids) or county, not both or neither"))
             return attrs
 
     @extend_schema(summary="List accounting runs", responses=RunOutput(many=True))
@@ -315,13 +316,15 @@ class RunListView(Paged, APIView):
             parcels = Parcel.objects.filter(id__in=v["parcels"])
             unknown = sorted(set(v["parcels"]) - set(parcels.values_list("id", flat=True)))
             if unknown:
-                raise serializers.ValidationError({"parcels": [f"no parcels with ids {unknown}"]})
+                raise serializers.ValidationError({"parcels": [
+                    gettext("no parcels with ids %(ids)s") % {"ids": unknown}]})
             counties = set(parcels.values_list("county_code", flat=True))
             county = counties.pop() if len(counties) == 1 else ""
         foreign = sorted(set(parcels.exclude(county_code=own_county).values_list("county_code", flat=True)))
         if foreign:
-            raise CountyScopeError(f"a bureau of county {own_county} cannot run accounting for county "
-                                   f"{', '.join(foreign)}")
+            raise CountyScopeError(gettext_noop("a bureau of county %(county)s cannot run accounting for county "
+                                                "%(foreign)s"), county=own_county, foreign=", ".join(foreign),
+                                   extensions={})
         valuation = None
         if "price_per_tC" in v:
             valuation = ValuationTerms(price_per_t_c=v["price_per_tC"], currency=v["currency"],

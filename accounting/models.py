@@ -2,10 +2,11 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_noop
 
+from geo.errors import TranslatableError
 from geo.models import Parcel, Raster
 
 
-class ImmutableError(Exception):
+class ImmutableError(TranslatableError):
     """A published method version, or a finished result, cannot change."""
 
     http_status = 409
@@ -31,11 +32,12 @@ class MethodVersion(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            raise ImmutableError(f"method version {self.pk} is published and never changes; post a new version")
+            raise ImmutableError(gettext_noop("method version %(id)s is published and never changes; post a new "
+                                              "version"), id=self.pk)
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise ImmutableError(f"method version {self.pk} is published and is never deleted")
+        raise ImmutableError(gettext_noop("method version %(id)s is published and is never deleted"), id=self.pk)
 
 
 class AccountingRun(models.Model):

@@ -19,6 +19,8 @@ from accounting.methods.valuation import ValuationTerms
 from accounting.models import AccountingRun, MethodVersion
 from accounting.services import RunInputError, accounting_run_create, method_version_create
 from config.common.pages import role_page_required
+from config.common.pagetags import grouped
+from config.common.problems import problem_detail
 from config.common.roles import BUREAU, has_role
 from geo.counties import CountyCodeError, validate_county_code
 from geo.models import Parcel, Raster, user_county_code
@@ -48,9 +50,9 @@ def county_overview(request, county_code: str):
     features = []
     for p in parcels:
         value = density.get(p.id)
-        shown = gettext("no result") if value is None else f"{value:.1f} t C/ha"
+        shown = gettext("no result") if value is None else f"{grouped(value, 1)} t C/ha"
         features.append(MapFeature(p.geometry, value, f"{search}?{urlencode({'q': p.code})}",
-                                   f"{p.code} {p.name} · {p.area_ha:.2f} ha · {shown}"))
+                                   f"{p.code} {p.name} · {grouped(p.area_ha, 2)} ha · {shown}"))
     totals = latest.totals if latest is not None else None
     class_rows = []
     if totals:
@@ -126,10 +128,10 @@ def run_start(request):
             parcels=Parcel.objects.filter(county_code=county), valuation=valuation, county_code=county or "",
             created_by=request.user)
     except (RunInputError, ValueError) as exc:
-        text = str(exc)
-        field = "alt_raster" if ("alternate" in text or "years" in text) else (
-            "price_per_t_c" if "price" in text or "currency" in text else None)
-        form.add_error(field, text)
+        field = getattr(exc, "field", None)
+        if field not in form.fields:
+            field = "price_per_t_c" if field == "price_change_pct" else None
+        form.add_error(field, problem_detail(exc))
         return _runs_page(request, run_form=form, status=422)
     return redirect("page-run", run_id=run.id)
 
@@ -145,7 +147,7 @@ def method_publish(request):
         version, created = method_version_create(kind="pool_table", parameters={"pools": table.as_parameters()},
                                                  name=form.cleaned_data["name"], created_by=request.user)
     except (MethodError, UnicodeDecodeError) as exc:
-        form.add_error("pool_table", str(exc))
+        form.add_error("pool_table", problem_detail(exc))
         return _runs_page(request, method_form=form, status=422)
     if created:
         messages.success(request, gettext("Method version %(id)s published (sha256 %(hash)s…).") % {

@@ -20,6 +20,7 @@ from accounting.methods.spec import method_parameters_hash, validate_method_para
 from accounting.methods.valuation import ValuationTerms
 from accounting.models import AccountingRun, MethodVersion, ParcelResult
 from config.common.version import code_version
+from geo.errors import TranslatableError
 from geo.legends import legend_from_snapshot
 from geo.models import Parcel, Raster
 
@@ -28,7 +29,7 @@ RUN_EXECUTE_TASK = "accounting.run_execute"
 PROGRESS_EVERY_S = 1.0
 
 
-class RunInputError(ValueError):
+class RunInputError(TranslatableError, ValueError):
     """A run that cannot be queued as asked; the message names the fault."""
 
     http_status = 422
@@ -58,18 +59,21 @@ def accounting_run_create(*, method_version: MethodVersion, raster: Raster, parc
     """Queue a run over `parcels`; its task starts when this transaction commits."""
     parcel_ids = list(parcels.values_list("id", flat=True))
     if not parcel_ids:
-        raise RunInputError("the run has no parcels: name parcel ids or a county with parcels")
+        raise RunInputError(gettext_noop("the run has no parcels: name parcel ids or a county with parcels"))
     if alt_raster is not None and years is None:
         years = (raster.epoch, alt_raster.epoch)
     if years is not None and years[1] <= years[0]:
-        raise RunInputError(f"years must run forward: {years[0]} to {years[1]}")
+        raise RunInputError(gettext_noop("years must run forward: %(start_year)s to %(end_year)s"),
+                            start_year=years[0], end_year=years[1], field="alt_raster")
     if valuation is not None and alt_raster is None:
-        raise RunInputError("valuation of a change needs an alternate raster (alt_raster) and years")
+        raise RunInputError(gettext_noop("valuation of a change needs an alternate raster (alt_raster) and years"),
+                            field="alt_raster")
     rasters = [raster] + ([alt_raster] if alt_raster else [])
     unhashed = [r.id for r in rasters if not r.normalised_sha256]
     if unhashed:
-        raise RunInputError(f"raster {unhashed[0]} has no recorded sha256 of its normalised copy (the copy was "
-                            "missing when the hashes were recorded), so a run could not check what it reads")
+        raise RunInputError(gettext_noop("raster %(raster)s has no recorded sha256 of its normalised copy (the copy "
+                                         "was missing when the hashes were recorded), so a run could not check what "
+                                         "it reads"), field="raster", raster=unhashed[0])
     with transaction.atomic():
         run = AccountingRun.objects.create(
             method_version=method_version, raster=raster, alt_raster=alt_raster,

@@ -5,6 +5,7 @@ import os
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -29,7 +30,7 @@ from config.common.api import (
 )
 from config.common.errors import UploadTooLarge
 from config.common.roles import BUREAU, role_required
-from geo.errors import CountyScopeError, LegendError, RasterTooLargeError
+from geo.errors import CountyScopeError, LegendError, RasterTooLargeError, gettext_noop
 from geo.legends import BUILTIN_LEGENDS, builtin_legend, legend_from_upload
 from geo.models import Parcel, Raster, user_county_code
 from geo.services import copy_upload_to_temp, parcel_import, raster_ingest
@@ -89,7 +90,8 @@ class RasterListView(Paged, APIView):
         legend_name = data.validated_data["legend"]
         if legend_name == "custom" or "legend_file" in data.validated_data:
             if "legend_file" not in data.validated_data:
-                raise LegendError("legend 'custom' needs a legend_file (JSON, or CSV with lucode, name, ipcc_category)")
+                raise LegendError(gettext_noop("legend 'custom' needs a legend_file (JSON, or CSV with lucode, name, "
+                                               "ipcc_category)"), field="legend_file")
             text = data.validated_data["legend_file"].read().decode("utf-8-sig")
             legend = legend_from_upload(text, name=legend_name if legend_name != "custom" else "custom")
         else:
@@ -207,10 +209,11 @@ class ParcelListView(APIView):
             try:
                 parts = [float(v) for v in value.split(",")]
             except ValueError:
-                raise serializers.ValidationError("bbox must be four numbers: min_lon,min_lat,max_lon,max_lat") \
-                    from None
+                raise serializers.ValidationError(
+                    gettext("bbox must be four numbers: min_lon,min_lat,max_lon,max_lat")) from None
             if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
-                raise serializers.ValidationError("bbox must be min_lon,min_lat,max_lon,max_lat with min <= max")
+                raise serializers.ValidationError(
+                    gettext("bbox must be min_lon,min_lat,max_lon,max_lat with min <= max"))
             return parts
 
     @extend_schema(operation_id="parcels_list", summary="List parcels", description=(
@@ -249,7 +252,7 @@ class ParcelListView(APIView):
             raise UploadTooLarge(length, settings.MAX_PARCEL_FILE_BYTES)
         county = user_county_code(request.user)
         if county is None:
-            raise CountyScopeError("your user belongs to no county; ask an administrator to set one")
+            raise CountyScopeError(gettext_noop("your user belongs to no county; ask an administrator to set one"))
         parcels = parcel_import(feature_collection=request.data, crs=request.query_params.get("crs"),
                                 allowed_county=county)
         return Response(ParcelFeatureCollectionOutput({"features": parcels}).data, status=status.HTTP_201_CREATED)

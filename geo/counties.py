@@ -1,5 +1,7 @@
 """Administrative division codes (GB/T 2260): six digits, province-prefecture-county."""
 
+from geo.errors import TranslatableError, gettext_noop
+
 # Province-level prefixes in GB/T 2260 (mainland provinces, autonomous regions and municipalities,
 # plus 71 Taiwan, 81 Hong Kong, 82 Macao).
 PROVINCE_PREFIXES = frozenset({
@@ -9,7 +11,7 @@ PROVINCE_PREFIXES = frozenset({
 })
 
 
-class CountyCodeError(ValueError):
+class CountyCodeError(TranslatableError, ValueError):
     """A string that is not a county-level GB/T 2260 code."""
 
 
@@ -20,9 +22,12 @@ def validate_county_code(code: str) -> str:
     province- or prefecture-level code (ending in 00).
     """
     if not isinstance(code, str) or len(code) != 6 or not code.isascii() or not code.isdigit():
-        raise CountyCodeError(f"county code must be 6 digits (GB/T 2260), got {code!r}")
+        raise CountyCodeError(gettext_noop("county code must be 6 digits (GB/T 2260), got %(got)s"), got=repr(code),
+                              extensions={})
     if code[:2] not in PROVINCE_PREFIXES:
-        raise CountyCodeError(f"county code {code} has unknown province prefix {code[:2]}")
+        raise CountyCodeError(gettext_noop("county code %(county)s has unknown province prefix %(prefix)s"),
+                              county=code, prefix=code[:2])
     if code[4:] == "00":
-        raise CountyCodeError(f"{code} is a province or prefecture code, not a county (last two digits 00)")
+        raise CountyCodeError(gettext_noop("%(county)s is a province or prefecture code, not a county (last two "
+                                           "digits 00)"), county=code)
     return code

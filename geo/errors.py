@@ -1,11 +1,53 @@
-"""Errors the geo app raises where it understands the fault. HTTP-free: config/problems.py maps them."""
+"""Errors the geo app raises where it understands the fault. HTTP-free: config/problems.py maps them.
+
+Pure (no Django): `TranslatableMessage` and `TranslatableError` are a copy of those in `ledger.core.errors`, since
+geo imports no ledger; accounting uses these.
+"""
 
 import contextlib
 
-from geo.legends import LegendError, gettext_noop
-
 __all__ = ["CountyScopeError", "DuplicateParcelError", "LegendError", "ParcelError", "RasterConflictError",
-           "RasterError", "RasterTooLargeError", "TranslatableError"]
+           "RasterError", "RasterTooLargeError", "TranslatableError", "TranslatableMessage", "ZonalError",
+           "gettext_noop", "joined_message"]
+
+
+def gettext_noop(message: str) -> str:
+    """Mark `message` for translation (makemessages finds it by this name) without importing Django."""
+    return message
+
+
+class TranslatableMessage(str):
+    """An English sentence that keeps its template and named values, so that a door can show it in its user's
+    language (`config.common.problems.translated`); everywhere else it is the plain English string:
+
+        detail = TranslatableMessage(gettext_noop("geometry must be a Polygon; got %(got)s"), got="'Point'")
+        detail == "geometry must be a Polygon; got 'Point'"
+
+    A value may itself be a TranslatableMessage (translated first, then filled in). A template without values is
+    shown as it is, so it must not escape '%' as '%%'.
+    """
+
+    message_template: str
+    message_params: dict
+
+    def __new__(cls, message_template: str = "", /, **params):
+        text = message_template
+        if params:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                text = message_template % params
+        message = super().__new__(cls, text)
+        message.message_template, message.message_params = message_template, params
+        return message
+
+
+def joined_message(separator: str, messages) -> TranslatableMessage:
+    """`messages` joined by `separator` (marked for translation too: `gettext_noop("; ")`) as one
+    TranslatableMessage; each part and the separator are translated when it is shown."""
+    params = {f"part{index}": message for index, message in enumerate(messages)}
+    template = separator.replace("%", "%%").join(f"%({name})s" for name in params)
+    joined = TranslatableMessage(template, **params)
+    joined.message_separator = separator
+    return joined
 
 
 class TranslatableError(Exception):
@@ -15,44 +57,55 @@ class TranslatableError(Exception):
         raise ParcelError(gettext_noop("parcel %(code)s is outside county %(county)s"), code=code, ...)
 
     `str(exc)` is the English sentence; `message_template` and `message_params` let `config.common.problems`
-    translate it; the params are also the problem's named extension members. `field` names the request field at
-    fault, when one is (a page shows the message beside that field; the API names it in `errors`).
+    translate it; the params are also the problem's named extension members, unless `extensions` names others
+    (when a value is only there to be shown, e.g. a list already written out). `field` names the request field at
+    fault, when one is (a page shows the message beside that field; the API names it in `errors`); a class may
+    name it once for all its errors (`field = "uscc"`).
     """
 
     extensions: dict = {}
     field: str | None = None
 
-    def __init__(self, message_template: str, *, field: str | None = None, **params):
+    def __init__(self, message_template: str = "", *, field: str | None = None, extensions: dict | None = None,
+                 **params):
         self.message_template, self.message_params = message_template, params
-        message = message_template
-        if params:
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                message = message_template % params
-        super().__init__(message)
-        self.extensions = params
-        self.field = field
+        super().__init__(TranslatableMessage(message_template, **params))
+        self.extensions = params if extensions is None else extensions
+        if field is not None:
+            self.field = field
+
+    @property
+    def message(self) -> TranslatableMessage:
+        """The message as a TranslatableMessage, to become a value of another message."""
+        return TranslatableMessage(self.message_template, **self.message_params)
 
 
-class RasterError(ValueError):
+class LegendError(TranslatableError, ValueError):
+    """A legend that cannot be used: unknown name, malformed file, or a class without an IPCC category."""
+
+    http_status = 422
+    problem_slug = "invalid-legend"
+    problem_title = gettext_noop("Invalid legend")
+
+
+class RasterError(TranslatableError, ValueError):
     """An upload that is not a usable land-cover raster; the message names the fault."""
 
     http_status = 422
     problem_slug = "invalid-raster"
     problem_title = gettext_noop("Invalid raster")
 
-    def __init__(self, message: str, **extensions):
-        super().__init__(message)
-        self.extensions = extensions
-
 
 class RasterTooLargeError(RasterError):
+    """A raster (or a request body) larger than MAX_RASTER_BYTES."""
 
     http_status = 413
     problem_slug = "raster-too-large"
     problem_title = gettext_noop("Raster too large")
+
     def __init__(self, size_bytes: int, limit_bytes: int):
-        super().__init__(f"raster is {size_bytes} bytes; the limit (MAX_RASTER_BYTES) is {limit_bytes} bytes",
-                         size_bytes=size_bytes, limit_bytes=limit_bytes)
+        super().__init__(gettext_noop("raster is %(size_bytes)s bytes; the limit (MAX_RASTER_BYTES) is "
+                                      "%(limit_bytes)s bytes"), size_bytes=size_bytes, limit_bytes=limit_bytes)
 
 
 class RasterConflictError(RasterError):
@@ -63,8 +116,15 @@ class RasterConflictError(RasterError):
     problem_title = gettext_noop("Raster already registered differently")
 
 
-class ParcelError(ValueError):
-    """One or more features of a parcel file are unusable. `problems` lists each: {"index", "code", "detail"}."""
+def parcel_problem(index: int | None, code: str | None, detail: str, /, **params) -> dict:
+    """One bad feature of a parcel file: {"index", "code", "detail"}, the detail a translatable `detail` template
+    filled with `params`."""
+    return {"index": index, "code": code, "detail": TranslatableMessage(detail, **params)}
+
+
+class ParcelError(TranslatableError, ValueError):
+    """One or more features of a parcel file are unusable. `problems` lists each: {"index", "code", "detail"}
+    (`parcel_problem`; each detail a TranslatableMessage, so the API lists them in the caller's language)."""
 
     http_status = 422
     problem_slug = "invalid-parcels"
@@ -72,10 +132,15 @@ class ParcelError(ValueError):
 
     def __init__(self, problems: list[dict]):
         self.problems = problems
-        shown = "; ".join(f"feature {p['index']}: {p['detail']}" for p in problems[:10])
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        super().__init__(f"{len(problems)} bad feature(s), nothing imported: {shown}{more}")
-        self.extensions = {"errors": problems}
+        shown = joined_message(gettext_noop("; "), [
+            TranslatableMessage(gettext_noop("feature %(index)s: %(detail)s"), index=p["index"], detail=p["detail"])
+            if p["index"] is not None else TranslatableMessage(gettext_noop("feature None: %(detail)s"),
+                                                                detail=p["detail"])  # the file as a whole
+            for p in problems[:10]])
+        more = (TranslatableMessage(gettext_noop(" (and %(count)s more)"), count=len(problems) - 10)
+                if len(problems) > 10 else "")
+        super().__init__(gettext_noop("%(count)s bad feature(s), nothing imported: %(shown)s%(more)s"),
+                         count=len(problems), shown=shown, more=more, extensions={"errors": problems})
 
 
 class DuplicateParcelError(ParcelError):
@@ -108,4 +173,4 @@ class RasterFileChangedError(ZonalError):
         self.name, self.recorded_sha256, self.found_sha256 = name, recorded_sha256, found_sha256
 
 
-__all__ += ["RasterFileChangedError", "ZonalError"]
+__all__ += ["RasterFileChangedError"]

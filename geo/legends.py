@@ -10,10 +10,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from geo.errors import LegendError, TranslatableMessage, gettext_noop
 
-def gettext_noop(message: str) -> str:
-    """Mark `message` for translation (makemessages finds it by this name) without importing Django."""
-    return message
+__all__ = ["BUILTIN_LEGENDS", "IPCC_CATEGORIES", "Legend", "LegendClass", "LegendError", "builtin_legend",
+           "legend_from_json", "legend_from_snapshot", "legend_from_table", "legend_from_upload"]
 
 FOREST_LAND = "forest_land"
 CROPLAND = "cropland"
@@ -22,14 +22,6 @@ WETLANDS = "wetlands"
 SETTLEMENTS = "settlements"
 OTHER_LAND = "other_land"
 IPCC_CATEGORIES = (FOREST_LAND, CROPLAND, GRASSLAND, WETLANDS, SETTLEMENTS, OTHER_LAND)
-
-
-class LegendError(ValueError):
-    """A legend that cannot be used: unknown name, malformed file, or a class without an IPCC category."""
-
-    http_status = 422
-    problem_slug = "invalid-legend"
-    problem_title = gettext_noop("Invalid legend")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,14 +121,16 @@ def builtin_legend(name: str) -> Legend:
     try:
         return BUILTIN_LEGENDS[name]
     except KeyError:
-        raise LegendError(f"unknown legend {name!r}; built in: {', '.join(sorted(BUILTIN_LEGENDS))}, "
-                          "or upload a custom legend (JSON, or a CSV table with lucode, name, ipcc_category)") from None
+        raise LegendError(gettext_noop("unknown legend %(legend)s; built in: %(builtin)s, or upload a custom legend "
+                                       "(JSON, or a CSV table with lucode, name, ipcc_category)"),
+                          legend=repr(name), builtin=", ".join(sorted(BUILTIN_LEGENDS)), extensions={}) from None
 
 
 def _category(raw: str, where: str) -> str:
     value = (raw or "").strip().lower().replace(" ", "_").replace("-", "_")
     if value not in IPCC_CATEGORIES:
-        raise LegendError(f"{where}: ipcc_category must be one of {', '.join(IPCC_CATEGORIES)}; got {raw!r}")
+        raise LegendError(gettext_noop("%(where)s: ipcc_category must be one of %(categories)s; got %(got)s"),
+                          where=where, categories=", ".join(IPCC_CATEGORIES), got=repr(raw), extensions={})
     return value
 
 
@@ -144,7 +138,8 @@ def _code(raw, where: str) -> int:
     try:
         value = int(str(raw).strip())
     except ValueError:
-        raise LegendError(f"{where}: class code must be an integer; got {raw!r}") from None
+        raise LegendError(gettext_noop("%(where)s: class code must be an integer; got %(got)s"), where=where,
+                          got=repr(raw), extensions={}) from None
     return value
 
 
@@ -152,10 +147,11 @@ def _build(name: str, rows: list[tuple[int, str, str]], source: str) -> Legend:
     seen: dict[int, LegendClass] = {}
     for code, label, category in rows:
         if code in seen:
-            raise LegendError(f"legend {name!r} defines class {code} twice")
+            raise LegendError(gettext_noop("legend %(legend)s defines class %(code)s twice"), legend=repr(name),
+                              code=code, extensions={})
         seen[code] = LegendClass(code, label, category)
     if not seen:
-        raise LegendError(f"legend {name!r} defines no classes")
+        raise LegendError(gettext_noop("legend %(legend)s defines no classes"), legend=repr(name), extensions={})
     return Legend(name=name, classes=seen, source=source)
 
 
@@ -164,14 +160,16 @@ def legend_from_json(text: str, *, name: str = "custom") -> Legend:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise LegendError(f"legend is not valid JSON: {exc}") from None
+        raise LegendError(gettext_noop("legend is not valid JSON: %(reason)s"), reason=str(exc),
+                          extensions={}) from None
     if not isinstance(data, dict) or not isinstance(data.get("classes"), list):
-        raise LegendError('legend JSON must be an object with a "classes" list')
+        raise LegendError(gettext_noop('legend JSON must be an object with a "classes" list'))
     rows = []
     for index, item in enumerate(data["classes"]):
         where = f"classes[{index}]"
         if not isinstance(item, dict):
-            raise LegendError(f"{where} must be an object with code, name and ipcc_category")
+            raise LegendError(gettext_noop("%(where)s must be an object with code, name and ipcc_category"),
+                              where=where, extensions={})
         rows.append((_code(item.get("code"), where), str(item.get("name", "")), _category(item.get("ipcc_category"),
                                                                                             where)))
     return _build(str(data.get("name") or name), rows, str(data.get("source", "")))
@@ -184,17 +182,18 @@ def legend_from_table(text: str, *, name: str = "custom") -> Legend:
     """
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None:
-        raise LegendError("legend table is empty")
+        raise LegendError(gettext_noop("legend table is empty"))
     headers = {h.strip().lower(): h for h in reader.fieldnames if h}
     if "lucode" not in headers:
-        raise LegendError(f"legend table needs a 'lucode' column; found {', '.join(reader.fieldnames)}")
+        raise LegendError(gettext_noop("legend table needs a 'lucode' column; found %(found)s"),
+                          found=", ".join(reader.fieldnames), extensions={})
     if "ipcc_category" not in headers:
-        raise LegendError("legend table needs an 'ipcc_category' column (forest_land, cropland, grassland, "
-                          "wetlands, settlements or other_land) for every class")
+        raise LegendError(gettext_noop("legend table needs an 'ipcc_category' column (forest_land, cropland, "
+                                       "grassland, wetlands, settlements or other_land) for every class"))
     name_header = headers.get("name") or headers.get("lulc_name")
     rows = []
     for line, row in enumerate(reader, start=2):
-        where = f"line {line}"
+        where = TranslatableMessage(gettext_noop("line %(line)s"), line=line)
         rows.append((_code(row[headers["lucode"]], where), (row.get(name_header) or "").strip() if name_header else "",
                      _category(row[headers["ipcc_category"]], where)))
     return _build(name, rows, "")

@@ -13,8 +13,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from config.common.pages import role_page_required
+from config.common.problems import problem_detail, translated
 from config.common.roles import BUREAU
-from geo.errors import CountyScopeError, LegendError, ParcelError, RasterError
+from geo.errors import CountyScopeError, LegendError, ParcelError, RasterError, gettext_noop
 from geo.legends import BUILTIN_LEGENDS, builtin_legend, legend_from_upload
 from geo.models import Parcel, Raster, user_county_code
 from geo.services import copy_upload_to_temp, parcel_import, raster_ingest
@@ -66,12 +67,12 @@ def raster_upload(request):
     try:
         if data["legend"] == "custom":
             if data["legend_file"] is None:
-                raise LegendError(gettext("a custom legend needs a legend file"))
+                raise LegendError(gettext_noop("a custom legend needs a legend file"))
             legend = legend_from_upload(data["legend_file"].read().decode("utf-8-sig"))
         else:
             legend = builtin_legend(data["legend"])
     except (LegendError, UnicodeDecodeError) as exc:
-        form.add_error("legend_file" if data["legend"] == "custom" else "legend", str(exc))
+        form.add_error("legend_file" if data["legend"] == "custom" else "legend", problem_detail(exc))
         return _upload_page(request, raster_form=form, status=422)
     upload = data["file"]
     temp_path = copy_upload_to_temp(upload)
@@ -79,7 +80,7 @@ def raster_upload(request):
         raster, created = raster_ingest(source_path=temp_path, original_name=upload.name or "upload.tif",
                                         epoch=data["epoch"], legend=legend, uploaded_by=request.user)
     except RasterError as exc:
-        form.add_error("file", str(exc))
+        form.add_error("file", problem_detail(exc))
         return _upload_page(request, raster_form=form, status=422)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -113,7 +114,7 @@ def parcel_upload(request):
     county = user_county_code(request.user)
     try:
         if county is None:
-            raise CountyScopeError(gettext("your user belongs to no county; ask an administrator to set one"))
+            raise CountyScopeError(gettext_noop("your user belongs to no county; ask an administrator to set one"))
         parcels = parcel_import(feature_collection=collection, crs=form.cleaned_data["crs"] or None,
                                 allowed_county=county)
     except ParcelError as exc:
@@ -121,10 +122,10 @@ def parcel_upload(request):
             field = "crs" if problem["index"] is None and "CRS" in problem["detail"] else "file"
             where = "" if problem["index"] is None else gettext("feature %(index)s%(code)s: ") % {
                 "index": problem["index"], "code": f" ({problem['code']})" if problem.get("code") else ""}
-            form.add_error(field, where + problem["detail"])
+            form.add_error(field, where + translated(problem["detail"]))
         return _upload_page(request, parcel_form=form, status=422)
     except CountyScopeError as exc:
-        form.add_error("file", str(exc))
+        form.add_error("file", problem_detail(exc))
         return _upload_page(request, parcel_form=form, status=403)
     messages.success(request, gettext("%(count)s parcels imported (%(area).1f ha).") % {
         "count": len(parcels), "area": sum(p.area_ha for p in parcels)})

@@ -12,7 +12,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.area import geodesic_area_ha
 from geo.counties import CountyCodeError, validate_county_code
-from geo.errors import ParcelError
+from geo.errors import ParcelError, gettext_noop, parcel_problem
 
 WGS84 = CRS.from_epsg(4326)
 RESERVED_PROPERTIES = ("code", "name", "county")
@@ -46,7 +46,8 @@ def parse_crs(crs: str | None) -> CRS:
     try:
         return CRS.from_user_input(crs)
     except CRSError as exc:
-        raise ParcelError([{"index": None, "code": None, "detail": f"unknown CRS {crs!r}: {exc}"}]) from None
+        raise ParcelError([parcel_problem(None, None, gettext_noop("unknown CRS %(crs)s: %(reason)s"), crs=repr(crs),
+                                          reason=str(exc))]) from None
 
 
 def _to_lonlat(geometry: BaseGeometry, crs: CRS) -> BaseGeometry:
@@ -69,11 +70,11 @@ def parse_feature_collection(data, *, crs: str | None = None) -> list[ParcelDraf
     """
     source_crs = parse_crs(crs)
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
-        raise ParcelError([{"index": None, "code": None, "detail": 'expected a GeoJSON object with '
-                                                                   '"type": "FeatureCollection"'}])
+        raise ParcelError([parcel_problem(None, None, gettext_noop('expected a GeoJSON object with "type": '
+                                                                   '"FeatureCollection"'))])
     features = data.get("features")
     if not isinstance(features, list) or not features:
-        raise ParcelError([{"index": None, "code": None, "detail": "the FeatureCollection has no features"}])
+        raise ParcelError([parcel_problem(None, None, gettext_noop("the FeatureCollection has no features"))])
 
     problems: list[dict] = []
     drafts: list[ParcelDraft] = []
@@ -84,25 +85,26 @@ def parse_feature_collection(data, *, crs: str | None = None) -> list[ParcelDraf
         code = properties.get("code")
         code = str(code).strip() if code is not None else ""
 
-        def bad(detail: str, index=index, code=code) -> None:
-            problems.append({"index": index, "code": code or None, "detail": detail})
+        def bad(detail: str, /, index=index, code=code, **params) -> None:
+            problems.append(parcel_problem(index, code or None, detail, **params))
 
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            bad('not a GeoJSON Feature ("type": "Feature")')
+            bad(gettext_noop('not a GeoJSON Feature ("type": "Feature")'))
             continue
         if not code:
-            bad("property 'code' (the parcel number) is missing")
+            bad(gettext_noop("property 'code' (the parcel number) is missing"))
         county = str(properties.get("county", "")).strip()
         try:
             validate_county_code(county)
         except CountyCodeError as exc:
-            bad(f"property 'county': {exc}")
+            bad(gettext_noop("property 'county': %(reason)s"), reason=exc.message)
         geometry = _check_geometry(feature.get("geometry"), source_crs, bad)
         if geometry is None or not code or not county:
             continue
         key = (county, code)
         if key in seen_codes:
-            bad(f"code {code!r} appears twice in county {county} (also feature {seen_codes[key]})")
+            bad(gettext_noop("code %(parcel_code)s appears twice in county %(county)s (also feature %(other)s)"),
+                parcel_code=repr(code), county=county, other=seen_codes[key])
             continue
         seen_codes[key] = index
         attributes = {k: v for k, v in properties.items() if k not in RESERVED_PROPERTIES}
@@ -116,37 +118,37 @@ def parse_feature_collection(data, *, crs: str | None = None) -> list[ParcelDraf
 
 def _check_geometry(raw, source_crs: CRS, bad) -> BaseGeometry | None:
     if not isinstance(raw, dict):
-        bad("geometry is missing")
+        bad(gettext_noop("geometry is missing"))
         return None
     if raw.get("type") not in ("Polygon", "MultiPolygon"):
-        bad(f"geometry must be a Polygon or MultiPolygon; got {raw.get('type')!r}")
+        bad(gettext_noop("geometry must be a Polygon or MultiPolygon; got %(got)s"), got=repr(raw.get("type")))
         return None
     try:
         geometry = shape(raw)
     except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
-        bad(f"geometry cannot be read: {exc}")
+        bad(gettext_noop("geometry cannot be read: %(reason)s"), reason=str(exc))
         return None
     if geometry.is_empty:
-        bad("geometry is empty")
+        bad(gettext_noop("geometry is empty"))
         return None
     coords = shapely.get_coordinates(geometry)
     if not all(math.isfinite(v) for v in coords.ravel().tolist()):
-        bad("geometry has non-finite coordinates")
+        bad(gettext_noop("geometry has non-finite coordinates"))
         return None
     if source_crs.is_geographic:
         lon_ok = ((coords[:, 0] >= -180) & (coords[:, 0] <= 180)).all()
         lat_ok = ((coords[:, 1] >= -90) & (coords[:, 1] <= 90)).all()
         if not (lon_ok and lat_ok):
-            bad("coordinates out of range: longitude must lie in [-180, 180] and latitude in [-90, 90] "
-                "(GeoJSON order is longitude, latitude; give crs for projected coordinates)")
+            bad(gettext_noop("coordinates out of range: longitude must lie in [-180, 180] and latitude in [-90, 90] "
+                             "(GeoJSON order is longitude, latitude; give crs for projected coordinates)"))
             return None
     if not geometry.is_valid:
-        bad(f"invalid geometry: {shapely.is_valid_reason(geometry)}")
+        bad(gettext_noop("invalid geometry: %(reason)s"), reason=shapely.is_valid_reason(geometry))
         return None
     lonlat = _to_lonlat(geometry, source_crs)
     lon_lat = shapely.get_coordinates(lonlat)
     if not (abs(lon_lat[:, 0]) <= 180).all() or not (abs(lon_lat[:, 1]) <= 90).all() or \
             not all(math.isfinite(v) for v in lon_lat.ravel().tolist()):
-        bad(f"coordinates fall outside the valid area of {source_crs.to_string()}")
+        bad(gettext_noop("coordinates fall outside the valid area of %(crs)s"), crs=source_crs.to_string())
         return None
     return lonlat

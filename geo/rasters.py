@@ -11,7 +11,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
-from geo.errors import RasterError
+from geo.errors import RasterError, gettext_noop
 from geo.legends import Legend
 
 HASH_CHUNK_BYTES = 4 * 1024 * 1024
@@ -75,34 +75,39 @@ def inspect_raster(path, *, legend: Legend, band: int | None = None) -> RasterFa
     try:
         dataset = rasterio.open(path)
     except RasterioIOError:
-        raise RasterError("not a raster: GDAL cannot read this file as an image") from None
+        raise RasterError(gettext_noop("not a raster: GDAL cannot read this file as an image")) from None
     with dataset:
         if dataset.count < 1:
-            raise RasterError("not a raster: the file has no bands")
+            raise RasterError(gettext_noop("not a raster: the file has no bands"))
         if dataset.crs is None:
-            raise RasterError("the raster has no CRS (coordinate reference system); georeference it first")
+            raise RasterError(gettext_noop("the raster has no CRS (coordinate reference system); georeference it "
+                                           "first"))
         transform = dataset.transform
         if transform.b != 0 or transform.d != 0:
-            raise RasterError(f"the raster's geotransform is rotated (b={transform.b}, d={transform.d}); "
-                              "warp it to a north-up grid first", transform=list(transform)[:6])
+            raise RasterError(gettext_noop("the raster's geotransform is rotated (b=%(b)s, d=%(d)s); warp it to a "
+                                           "north-up grid first"), b=transform.b, d=transform.d,
+                              extensions={"transform": list(transform)[:6]})
         if transform.is_identity or transform.a == 0 or transform.e == 0:
-            raise RasterError("the raster has no geotransform (pixel size and origin); georeference it first")
+            raise RasterError(gettext_noop("the raster has no geotransform (pixel size and origin); georeference it "
+                                           "first"))
         if band is None:
             if dataset.count > 1:
-                raise RasterError(f"the raster has {dataset.count} bands; say which holds land cover (band)",
-                                  band_count=dataset.count)
+                raise RasterError(gettext_noop("the raster has %(band_count)s bands; say which holds land cover "
+                                               "(band)"), band_count=dataset.count)
             band = 1
         if not 1 <= band <= dataset.count:
-            raise RasterError(f"band {band} does not exist; the raster has {dataset.count} band(s)",
-                              band_count=dataset.count)
+            raise RasterError(gettext_noop("band %(band)s does not exist; the raster has %(band_count)s band(s)"),
+                              band=band, band_count=dataset.count, extensions={"band_count": dataset.count})
         dtype = dataset.dtypes[band - 1]
         if not np.issubdtype(np.dtype(dtype), np.integer):
-            raise RasterError(f"land cover must be an integer band; band {band} is {dtype}", dtype=dtype)
+            raise RasterError(gettext_noop("land cover must be an integer band; band %(band)s is %(dtype)s"),
+                              band=band, dtype=dtype, extensions={"dtype": dtype})
         counts = _class_pixel_counts(dataset, band)
         missing = legend.missing_codes(counts)
         if missing:
-            raise RasterError(f"legend {legend.name!r} does not define classes present in the raster: "
-                              f"{', '.join(map(str, missing))}", missing_codes=missing)
+            raise RasterError(gettext_noop("legend %(legend)s does not define classes present in the raster: "
+                                           "%(codes)s"), legend=repr(legend.name),
+                              codes=", ".join(map(str, missing)), extensions={"missing_codes": missing})
         crs = dataset.crs
         return RasterFacts(
             width=dataset.width, height=dataset.height, dtype=dtype,

@@ -15,6 +15,10 @@ from geo.errors import (
     RasterConflictError,
     RasterError,
     RasterTooLargeError,
+    TranslatableMessage,
+    gettext_noop,
+    joined_message,
+    parcel_problem,
 )
 from geo.legends import Legend
 from geo.models import Parcel, Raster
@@ -45,7 +49,7 @@ def raster_ingest(*, source_path: str | os.PathLike, original_name: str, epoch: 
     if size_bytes > limit:
         raise RasterTooLargeError(size_bytes, limit)
     if not 1900 <= epoch <= 2100:
-        raise RasterError(f"epoch must be a year between 1900 and 2100; got {epoch}", epoch=epoch)
+        raise RasterError(gettext_noop("epoch must be a year between 1900 and 2100; got %(epoch)s"), epoch=epoch)
     digest = sha256_file(source_path)
     existing = Raster.objects.filter(sha256=digest).first()
     if existing is not None:
@@ -86,14 +90,18 @@ def raster_ingest(*, source_path: str | os.PathLike, original_name: str, epoch: 
 def _same_raster(existing: Raster, *, epoch: int, legend: Legend, band: int | None) -> Raster:
     differences = []
     if existing.epoch != epoch:
-        differences.append(f"epoch {existing.epoch}, not {epoch}")
+        differences.append(TranslatableMessage(gettext_noop("epoch %(stored)s, not %(given)s"), stored=existing.epoch,
+                                               given=epoch))
     if existing.legend.get("name") != legend.name:
-        differences.append(f"legend {existing.legend.get('name')!r}, not {legend.name!r}")
+        differences.append(TranslatableMessage(gettext_noop("legend %(stored)s, not %(given)s"),
+                                               stored=repr(existing.legend.get("name")), given=repr(legend.name)))
     if band is not None and existing.band != band:
-        differences.append(f"band {existing.band}, not {band}")
+        differences.append(TranslatableMessage(gettext_noop("band %(stored)s, not %(given)s"), stored=existing.band,
+                                               given=band))
     if differences:
-        raise RasterConflictError(f"these bytes are already raster {existing.id} with " + " and ".join(differences),
-                                  raster_id=existing.id)
+        raise RasterConflictError(gettext_noop("these bytes are already raster %(raster_id)s with %(differences)s"),
+                                  raster_id=existing.id, differences=joined_message(gettext_noop(" and "), differences),
+                                  extensions={"raster_id": existing.id})
     return existing
 
 
@@ -113,17 +121,14 @@ def parcel_import(*, feature_collection, crs: str | None = None, allowed_county:
     if allowed_county is not None:
         foreign = sorted({d.county_code for d in drafts if d.county_code != allowed_county})
         if foreign:
-            raise CountyScopeError(f"a bureau of county {allowed_county} cannot import parcels of county "
-                                  f"{', '.join(foreign)}")
+            raise CountyScopeError(gettext_noop("a bureau of county %(county)s cannot import parcels of county "
+                                                "%(foreign)s"), county=allowed_county, foreign=", ".join(foreign),
+                                   extensions={})
     source_crs = crs or "EPSG:4326"
     with transaction.atomic():
         taken = _taken_codes(drafts)
         if taken:
-            raise DuplicateParcelError([
-                {"index": d.index, "code": d.code, "detail": f"parcel code {d.code!r} already exists in county "
-                                                             f"{d.county_code}"}
-                for d in drafts if (d.county_code, d.code) in taken
-            ])
+            raise DuplicateParcelError([_code_taken(d) for d in drafts if (d.county_code, d.code) in taken])
         parcels = [
             Parcel(county_code=d.county_code, code=d.code, name=d.name, attributes=d.attributes,
                    geometry=d.geometry_geojson, min_lon=d.bounds_lonlat[0], min_lat=d.bounds_lonlat[1],
@@ -136,12 +141,16 @@ def parcel_import(*, feature_collection, crs: str | None = None, allowed_county:
         except IntegrityError:
             # A concurrent import took one of the codes between the check and the insert.
             taken = _taken_codes(drafts)
-            raise DuplicateParcelError([
-                {"index": d.index, "code": d.code, "detail": f"parcel code {d.code!r} already exists in county "
-                                                             f"{d.county_code}"}
-                for d in drafts if (d.county_code, d.code) in taken
-            ] or [{"index": None, "code": None, "detail": "a parcel code was taken concurrently"}]) from None
+            raise DuplicateParcelError(
+                [_code_taken(d) for d in drafts if (d.county_code, d.code) in taken]
+                or [parcel_problem(None, None, gettext_noop("a parcel code was taken concurrently"))]) from None
     return created
+
+
+def _code_taken(draft) -> dict:
+    return parcel_problem(draft.index, draft.code, gettext_noop("parcel code %(code)s already exists in county "
+                                                                "%(county)s"), code=repr(draft.code),
+                          county=draft.county_code)
 
 
 def _taken_codes(drafts) -> set[tuple[str, str]]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import tables
-from .errors import MissingClassError, MissingParameterError
+from .errors import MissingClassError, MissingParameterError, TranslatableMessage, gettext_noop
 from .pool_table import check_areas
 from .spec import IPCC_CATEGORIES, ipcc_category_key
 from .terms import Factor, StockTerm
@@ -61,8 +61,10 @@ class _Recorder:
 
 
 def _need(stratum: Mapping[str, Any], key: str, why: str, lucode: int, category: str) -> Any:
+    """stratum[key], or MissingParameterError saying `why` it is needed (a message marked with gettext_noop)."""
     if stratum.get(key) is None:
-        raise MissingParameterError(key, f"class {lucode} ({category}): {why}")
+        raise MissingParameterError(key, gettext_noop("class %(lucode)s (%(category)s): %(why)s"), lucode=lucode,
+                                    category=category, why=TranslatableMessage(why))
     return stratum[key]
 
 
@@ -75,7 +77,8 @@ def class_stratum(
     if base is None and own is None:
         raise MissingParameterError(
             f"categories.{category}",
-            f"class {lucode} is {category} but the method has no parameters for that category or class",
+            gettext_noop("class %(lucode)s is %(category)s but the method has no parameters for that category or "
+                         "class"), lucode=lucode, category=category,
         )
     merged = dict(base or {})
     merged.update(own or {})
@@ -88,22 +91,23 @@ def _biomass(stratum, category, lucode, rec: _Recorder, allow) -> tuple[float, f
         if stratum.get("agb_t_dm_per_ha") is not None:
             agb = rec.given("agb_t_dm_per_ha", stratum["agb_t_dm_per_ha"], "t d.m./ha")
         else:
-            zone = _need(stratum, "ecological_zone", "Table 4.7 needs the ecological zone (or give agb_t_dm_per_ha)",
+            zone = _need(stratum, "ecological_zone",
+                         gettext_noop("Table 4.7 needs the ecological zone (or give agb_t_dm_per_ha)"),
                          lucode, category)
-            continent = _need(stratum, "continent", "Table 4.7 needs the continent (or give agb_t_dm_per_ha)",
-                              lucode, category)
+            continent = _need(stratum, "continent",
+                              gettext_noop("Table 4.7 needs the continent (or give agb_t_dm_per_ha)"), lucode, category)
             agb = rec.table("agb_t_dm_per_ha", tables.forest_agb_t_dm_per_ha(
                 zone, continent, stratum.get("stand_age_class"), allow_unconfirmed=allow))
         if stratum.get("root_to_shoot") is not None:
             r = rec.given("root_to_shoot", stratum["root_to_shoot"], "1")
         else:
-            zone = _need(stratum, "ecological_zone", "Table 4.4 needs the ecological zone (or give root_to_shoot)",
-                         lucode, category)
+            zone = _need(stratum, "ecological_zone",
+                         gettext_noop("Table 4.4 needs the ecological zone (or give root_to_shoot)"), lucode, category)
             r = rec.table("root_to_shoot", tables.root_to_shoot_ratio(
                 zone, stratum.get("forest_type"), agb, allow_unconfirmed=allow))
     elif category == "grassland" and stratum.get("agb_t_dm_per_ha") is None:
         zone = _need(stratum, "grassland_climate_zone",
-                     "Table 6.4 needs grassland_climate_zone (or give agb_t_dm_per_ha and root_to_shoot)",
+                     gettext_noop("Table 6.4 needs grassland_climate_zone (or give agb_t_dm_per_ha and root_to_shoot)"),
                      lucode, category)
         total_tv, above_tv = tables.grassland_biomass_t_dm_per_ha(zone, allow_unconfirmed=allow)
         agb = rec.table("agb_t_dm_per_ha", above_tv)
@@ -116,8 +120,8 @@ def _biomass(stratum, category, lucode, rec: _Recorder, allow) -> tuple[float, f
             rec.uses.append(ParameterUse(lucode, "root_to_shoot", r, "1",
                                          f"(total − above) / above from {total_tv.origin}", total_tv.unconfirmed))
     else:
-        why = ("IPCC Tier 1 ships no biomass default for this category here"
-               if category != "grassland" else "root_to_shoot is needed with a given agb_t_dm_per_ha")
+        why = (gettext_noop("IPCC Tier 1 ships no biomass default for this category here")
+               if category != "grassland" else gettext_noop("root_to_shoot is needed with a given agb_t_dm_per_ha"))
         agb = rec.given("agb_t_dm_per_ha", _need(stratum, "agb_t_dm_per_ha", why, lucode, category), "t d.m./ha")
         r = rec.given("root_to_shoot", _need(stratum, "root_to_shoot", why, lucode, category), "1")
     if stratum.get("carbon_fraction") is not None:
@@ -132,10 +136,11 @@ def _soil(soc: Mapping[str, Any], category, lucode, rec: _Recorder, allow) -> tu
     if soc.get("soc_ref_t_c_per_ha") is not None:
         soc_ref = rec.given("soc_ref_t_c_per_ha", soc["soc_ref_t_c_per_ha"], "t C/ha")
     else:
-        zone = _need(soc, "climate_zone", "Table 2.3 needs soc.climate_zone (or give soc.soc_ref_t_c_per_ha)",
+        zone = _need(soc, "climate_zone",
+                     gettext_noop("Table 2.3 needs soc.climate_zone (or give soc.soc_ref_t_c_per_ha)"),
                      lucode, category)
-        soil = _need(soc, "soil_type", "Table 2.3 needs soc.soil_type (or give soc.soc_ref_t_c_per_ha)",
-                     lucode, category)
+        soil = _need(soc, "soil_type",
+                     gettext_noop("Table 2.3 needs soc.soil_type (or give soc.soc_ref_t_c_per_ha)"), lucode, category)
         soc_ref = rec.table("soc_ref_t_c_per_ha", tables.soc_ref_t_c_per_ha(zone, soil, allow_unconfirmed=allow))
     factors = []
     for name in ("f_lu", "f_mg", "f_i"):
@@ -148,11 +153,14 @@ def _soil(soc: Mapping[str, Any], category, lucode, rec: _Recorder, allow) -> tu
             level = {"f_lu": "all", "f_mg": soc.get("management"), "f_i": soc.get("input_level") or "medium"}[name]
             if level is None:
                 raise MissingParameterError(
-                    "soc.management", f"class {lucode} (grassland): Table 6.2 F_MG needs soc.management "
-                    "(nominally_managed, moderately_degraded, severely_degraded, improved) or soc.f_mg")
+                    "soc.management", gettext_noop("class %(lucode)s (grassland): Table 6.2 F_MG needs soc.management "
+                                                   "(nominally_managed, moderately_degraded, severely_degraded, "
+                                                   "improved) or soc.f_mg"), lucode=lucode)
             factors.append(rec.table(name, tables.grassland_soc_factor(name, level, regime, allow_unconfirmed=allow)))
         else:
-            raise MissingParameterError(f"soc.{name}", f"class {lucode} ({category}): no Tier 1 default is shipped")
+            raise MissingParameterError(f"soc.{name}",
+                                        gettext_noop("class %(lucode)s (%(category)s): no Tier 1 default is shipped"),
+                                        lucode=lucode, category=category)
     return soc_ref, factors[0], factors[1], factors[2]
 
 
@@ -176,11 +184,13 @@ def ipcc_tier1_terms(
     categories = {int(k): ipcc_category_key(v) for k, v in ipcc_category_by_class.items()}
     missing = [c for c, a in areas.items() if a > 0 and c not in categories]
     if missing:
-        raise MissingClassError(missing, where="ipcc_category_by_class (the land-cover legend)")
+        raise MissingClassError(missing, where=gettext_noop("ipcc_category_by_class (the land-cover legend)"))
     unknown = {c: categories[c] for c, a in areas.items() if a > 0 and categories[c] not in IPCC_CATEGORIES}
     if unknown:
         raise MissingParameterError(
-            "ipcc_category_by_class", f"categories {unknown} are not IPCC land-use categories {list(IPCC_CATEGORIES)}")
+            "ipcc_category_by_class", gettext_noop("categories %(unknown)s are not IPCC land-use categories "
+                                                   "%(categories)s"), unknown=str(unknown),
+            categories=str(list(IPCC_CATEGORIES)))
     allow = parameters["allow_unconfirmed_defaults"]
     u = parameters["uncertainty_pct"]
     terms: list[StockTerm] = []
@@ -219,7 +229,7 @@ def ipcc_tier1_terms(
             )))
         elif "soc" not in stratum:
             raise MissingParameterError(
-                "soc", f"class {code} ({category}): say how soil carbon is estimated, or set soc to null to leave "
-                "the soil pool out")
+                "soc", gettext_noop("class %(lucode)s (%(category)s): say how soil carbon is estimated, or set soc to "
+                                    "null to leave the soil pool out"), lucode=code, category=category)
         uses.extend(rec.uses)
     return tuple(terms), tuple(uses)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InconsistentInputError
+from .errors import InconsistentInputError, gettext_noop
 from .ipcc_tier1 import ParameterUse, ipcc_tier1_terms
 from .pool_table import check_areas, pool_table_from_rows, pool_table_terms
 from .spec import method_parameters_hash, validate_method_parameters
@@ -105,7 +105,8 @@ def _terms(method: CarbonMethod, areas, categories, attributes) -> tuple[tuple[S
         return pool_table_terms(pool_table_from_rows(p["pools"]), areas, uncertainty_pct=p["uncertainty_pct"]), ()
     if method.kind == "ipcc_tier1":
         if categories is None:
-            raise InconsistentInputError("ipcc_tier1 needs ipcc_category_by_class (from the land-cover legend)")
+            raise InconsistentInputError(gettext_noop("ipcc_tier1 needs ipcc_category_by_class (from the land-cover "
+                                                      "legend)"))
         return ipcc_tier1_terms(p, areas, categories)
     if method.kind == "volume_bcef":
         return volume_bcef_terms(p, areas, attributes)
@@ -144,11 +145,12 @@ def parcel_carbon(
     if uncertainty == "approach2" and seed is None:
         raise ValueError("approach2 (Monte Carlo) needs a seed so the interval is reproducible")
     if transition_ha is not None and alt_area_ha_by_class is None:
-        raise InconsistentInputError("transition_ha needs alt_area_ha_by_class as well")
+        raise InconsistentInputError(gettext_noop("transition_ha needs alt_area_ha_by_class as well"))
     if years is not None and alt_area_ha_by_class is None:
-        raise InconsistentInputError("years are only used with alt_area_ha_by_class (a change between epochs)")
+        raise InconsistentInputError(gettext_noop("years are only used with alt_area_ha_by_class (a change between "
+                                                  "epochs)"))
     if alt_area_ha_by_class is not None and years is None:
-        raise InconsistentInputError("alt_area_ha_by_class needs years=(baseline_year, alt_year)")
+        raise InconsistentInputError(gettext_noop("alt_area_ha_by_class needs years=(baseline_year, alt_year)"))
     areas = check_areas(area_ha_by_class)
     base_terms, used = _terms(method, areas, ipcc_category_by_class, attributes)
     alt_terms = alt_areas = None
@@ -251,7 +253,7 @@ def parcels_total(parcels: Sequence[ParcelCarbon]) -> CarbonTotals:
         return CarbonTotals(0, 0.0, {}, dict.fromkeys(POOLS, 0.0), 0.0, None)
     with_alt = {p.alternate is not None for p in parcels}
     if len(with_alt) != 1:
-        raise InconsistentInputError("some parcels have an alternate epoch and some do not")
+        raise InconsistentInputError(gettext_noop("some parcels have an alternate epoch and some do not"))
     area_by_class: dict[int, float] = {}
     pools = dict.fromkeys(POOLS, 0.0)
     for p in parcels:
@@ -271,7 +273,8 @@ def parcels_total(parcels: Sequence[ParcelCarbon]) -> CarbonTotals:
     if with_alt == {True}:
         years = {p.change.years for p in parcels}
         if len(years) != 1:
-            raise InconsistentInputError(f"parcels have different years between epochs: {sorted(years)}")
+            raise InconsistentInputError(gettext_noop("parcels have different years between epochs: %(years)s"),
+                                         years=str(sorted(years)))
         alt_pools = dict.fromkeys(POOLS, 0.0)
         for p in parcels:
             for pool in POOLS:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
-from .errors import MissingClassError, PoolTableError
+from .errors import MissingClassError, PoolTableError, gettext_noop
 from .terms import Factor, StockTerm
 from .units import POOLS
 
@@ -62,28 +62,34 @@ class PoolTable:
 def _number(text: str, *, row: int, column: str) -> float:
     stripped = text.strip() if isinstance(text, str) else text
     if stripped in ("", None):
-        raise PoolTableError("empty cell; expected a density in t C/ha (use 0 for none)", row=row, column=column)
+        raise PoolTableError(gettext_noop("empty cell; expected a density in t C/ha (use 0 for none)"), row=row,
+                             column=column)
     try:
         value = float(stripped)
     except (TypeError, ValueError):
-        raise PoolTableError(f"expected a number (t C/ha), got {text!r}", row=row, column=column) from None
+        raise PoolTableError(gettext_noop("expected a number (t C/ha), got %(got)s"), got=repr(text), row=row,
+                             column=column) from None
     if not math.isfinite(value):
-        raise PoolTableError(f"expected a finite number (t C/ha), got {text!r}", row=row, column=column)
+        raise PoolTableError(gettext_noop("expected a finite number (t C/ha), got %(got)s"), got=repr(text), row=row,
+                             column=column)
     if value < 0:
-        raise PoolTableError(f"negative density {value} t C/ha; densities must be >= 0", row=row, column=column)
+        raise PoolTableError(gettext_noop("negative density %(value)s t C/ha; densities must be >= 0"), value=value,
+                             row=row, column=column)
     return value
 
 
 def _lucode(text, *, row: int) -> int:
     if isinstance(text, bool):
-        raise PoolTableError(f"expected an integer land-cover code, got {text!r}", row=row, column="lucode")
+        raise PoolTableError(gettext_noop("expected an integer land-cover code, got %(got)s"), got=repr(text), row=row,
+                             column="lucode")
     if isinstance(text, int):
         return text
     stripped = text.strip() if isinstance(text, str) else text
     try:
         return int(stripped)
     except (TypeError, ValueError):
-        raise PoolTableError(f"expected an integer land-cover code, got {text!r}", row=row, column="lucode") from None
+        raise PoolTableError(gettext_noop("expected an integer land-cover code, got %(got)s"), got=repr(text), row=row,
+                             column="lucode") from None
 
 
 def pool_table_from_rows(rows: Iterable[Mapping[str, object]]) -> PoolTable:
@@ -101,12 +107,13 @@ def pool_table_from_rows(rows: Iterable[Mapping[str, object]]) -> PoolTable:
         row = {str(k).strip().lower(): v for k, v in raw.items() if k is not None}
         for column in REQUIRED_COLUMNS:
             if column not in row:
-                raise PoolTableError(f"missing; expected columns {list(REQUIRED_COLUMNS)}", row=number, column=column)
+                raise PoolTableError(gettext_noop("missing; expected columns %(columns)s"),
+                                     columns=str(list(REQUIRED_COLUMNS)), row=number, column=column)
         lucode = _lucode(row["lucode"], row=number)
         if lucode in densities:
             raise PoolTableError(
-                f"lucode {lucode} repeats row {first_row_of[lucode]}; each class needs exactly one row",
-                row=number, column="lucode",
+                gettext_noop("lucode %(lucode)s repeats row %(first_row)s; each class needs exactly one row"),
+                lucode=lucode, first_row=first_row_of[lucode], row=number, column="lucode",
             )
         values = {pool: _number(row[pool], row=number, column=pool) for pool in POOLS}
         name = row.get("lulc_name")
@@ -114,7 +121,7 @@ def pool_table_from_rows(rows: Iterable[Mapping[str, object]]) -> PoolTable:
         densities[lucode] = PoolDensity(lucode, *(values[pool] for pool in POOLS), lulc_name=name)
         first_row_of[lucode] = number
     if count == 0:
-        raise PoolTableError("no rows; expected one row per land-cover class")
+        raise PoolTableError(gettext_noop("no rows; expected one row per land-cover class"))
     return PoolTable(tuple(densities[k] for k in sorted(densities)))
 
 
@@ -132,16 +139,18 @@ def pool_table_read(source: str | TextIO) -> PoolTable:
     missing = [c for c in REQUIRED_COLUMNS if c not in headers]
     if missing:
         raise PoolTableError(
-            f"header lacks {missing}; expected columns {list(REQUIRED_COLUMNS)} (any case), got {reader.fieldnames}",
-            row=0,
+            gettext_noop("header lacks %(missing)s; expected columns %(columns)s (any case), got %(got)s"),
+            missing=str(missing), columns=str(list(REQUIRED_COLUMNS)), got=str(reader.fieldnames), row=0,
         )
     if len(set(headers)) != len(headers):
         repeated = sorted({h for h in headers if headers.count(h) > 1})
-        raise PoolTableError(f"header repeats {repeated} (compared in lower case)", row=0)
+        raise PoolTableError(gettext_noop("header repeats %(repeated)s (compared in lower case)"),
+                             repeated=str(repeated), row=0)
     rows = []
     for number, raw in enumerate(reader, start=1):
         if None in raw:
-            raise PoolTableError(f"more cells than the {len(headers)} header columns", row=number)
+            raise PoolTableError(gettext_noop("more cells than the %(count)s header columns"), count=len(headers),
+                                 row=number)
         rows.append(raw)
     return pool_table_from_rows(rows)
 
@@ -173,7 +182,7 @@ def pool_table_terms(
     rows = table.by_lucode()
     missing = [code for code, area in areas.items() if area > 0 and code not in rows]
     if missing:
-        raise MissingClassError(missing, where="the carbon pool table")
+        raise MissingClassError(missing, where=gettext_noop("the carbon pool table"))
     terms = []
     for code in sorted(areas):
         area = areas[code]

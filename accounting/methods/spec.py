@@ -21,7 +21,7 @@ from typing import Any
 
 import rfc8785
 
-from .errors import MethodParameterError
+from .errors import MethodParameterError, TranslatableMessage, gettext_noop
 from .units import POOLS
 
 _NO_DEFAULT = object()
@@ -97,45 +97,56 @@ def _validate(spec: Param, value: Any, path: str, problems: dict[str, str]) -> A
     if value is None:
         if spec.nullable:
             return None
-        problems[path] = f"expected {spec.type}, got null"
+        problems[path] = TranslatableMessage(gettext_noop("expected %(type)s, got null"), type=spec.type)
         return None
     t = spec.type
     if t in ("number", "integer"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems[path] = f"expected a {t}{f' ({spec.unit})' if spec.unit else ''}, got {value!r}"
+            problems[path] = TranslatableMessage(
+                gettext_noop("expected a number%(unit)s, got %(got)s") if t == "number" else
+                gettext_noop("expected an integer%(unit)s, got %(got)s"),
+                unit=f" ({spec.unit})" if spec.unit else "", got=repr(value))
             return None
         if t == "integer" and not float(value).is_integer():
-            problems[path] = f"expected an integer, got {value!r}"
+            problems[path] = TranslatableMessage(gettext_noop("expected an integer, got %(got)s"), got=repr(value))
             return None
         number = int(value) if t == "integer" else float(value)
         if not math.isfinite(number):
-            problems[path] = f"expected a finite number, got {value!r}"
+            problems[path] = TranslatableMessage(gettext_noop("expected a finite number, got %(got)s"), got=repr(value))
             return None
         if spec.minimum is not None and (number < spec.minimum or (spec.exclusive_minimum and number == spec.minimum)):
             relation = ">" if spec.exclusive_minimum else ">="
-            problems[path] = f"expected {relation} {spec.minimum}{f' {spec.unit}' if spec.unit else ''}, got {value!r}"
+            problems[path] = TranslatableMessage(gettext_noop("expected %(relation)s %(bound)s%(unit)s, got %(got)s"),
+                                                 relation=relation, bound=spec.minimum,
+                                                 unit=f" {spec.unit}" if spec.unit else "", got=repr(value))
         if spec.maximum is not None and number > spec.maximum:
-            problems[path] = f"expected <= {spec.maximum}{f' {spec.unit}' if spec.unit else ''}, got {value!r}"
+            problems[path] = TranslatableMessage(gettext_noop("expected %(relation)s %(bound)s%(unit)s, got %(got)s"),
+                                                 relation="<=", bound=spec.maximum,
+                                                 unit=f" {spec.unit}" if spec.unit else "", got=repr(value))
         return number
     if t == "boolean":
         if not isinstance(value, bool):
-            problems[path] = f"expected true or false, got {value!r}"
+            problems[path] = TranslatableMessage(gettext_noop("expected true or false, got %(got)s"), got=repr(value))
         return value
     if t == "string":
         if not isinstance(value, str) or not value.strip():
-            problems[path] = f"expected a non-empty string, got {value!r}"
+            problems[path] = TranslatableMessage(gettext_noop("expected a non-empty string, got %(got)s"),
+                                                 got=repr(value))
             return None
         if spec.options is not None and value not in spec.options:
-            problems[path] = f"expected one of {list(spec.options)}, got {value!r}"
+            problems[path] = TranslatableMessage(gettext_noop("expected one of %(options)s, got %(got)s"),
+                                                 options=str(list(spec.options)), got=repr(value))
         return value
     if t == "object":
         if not isinstance(value, Mapping):
-            problems[path] = f"expected an object, got {type(value).__name__}"
+            problems[path] = TranslatableMessage(gettext_noop("expected an object, got %(got)s"),
+                                                 got=type(value).__name__)
             return None
         return _validate_fields(spec.fields, value, path, problems)
     if t == "mapping":
         if not isinstance(value, Mapping):
-            problems[path] = f"expected an object keyed by {spec.key_type}, got {type(value).__name__}"
+            problems[path] = TranslatableMessage(gettext_noop("expected an object keyed by %(key_type)s, got %(got)s"),
+                                                 key_type=spec.key_type, got=type(value).__name__)
             return None
         out = {}
         for key, item in value.items():
@@ -143,13 +154,14 @@ def _validate(spec: Param, value: Any, path: str, problems: dict[str, str]) -> A
             if norm_key is None:
                 continue
             if norm_key in out:
-                problems[f"{path}.{key}"] = f"key repeats {norm_key!r} after normalisation"
+                problems[f"{path}.{key}"] = TranslatableMessage(gettext_noop("key repeats %(key)s after normalisation"),
+                                                                key=repr(norm_key))
                 continue
             out[norm_key] = _validate(spec.values, item, f"{path}.{norm_key}", problems)
         return out
     if t == "list":
         if not isinstance(value, (list, tuple)):
-            problems[path] = f"expected a list, got {type(value).__name__}"
+            problems[path] = TranslatableMessage(gettext_noop("expected a list, got %(got)s"), got=type(value).__name__)
             return None
         return [_validate(spec.values, item, f"{path}[{i}]", problems) for i, item in enumerate(value)]
     raise AssertionError(f"unknown parameter type {t!r}")  # a spec bug, not user input
@@ -162,12 +174,15 @@ def _key(key_type: str, key: Any, path: str, problems: dict[str, str]) -> str | 
                 raise ValueError
             return str(int(float(str(key).strip())))
         except ValueError:
-            problems[path] = f"expected an integer land-cover code as key, got {key!r}"
+            problems[path] = TranslatableMessage(
+                gettext_noop("expected an integer land-cover code as key, got %(got)s"), got=repr(key))
             return None
     if key_type == "category":
         norm = ipcc_category_key(key)
         if norm not in IPCC_CATEGORIES:
-            problems[path] = f"expected an IPCC land-use category {list(IPCC_CATEGORIES)}, got {key!r}"
+            problems[path] = TranslatableMessage(gettext_noop("expected an IPCC land-use category %(categories)s, got "
+                                                              "%(got)s"), categories=str(list(IPCC_CATEGORIES)),
+                                                 got=repr(key))
             return None
         return norm
     return str(key)
@@ -178,7 +193,8 @@ def _validate_fields(fields: tuple[Param, ...], value: Mapping, path: str, probl
     known = {f.name for f in fields}
     for key in value:
         if key not in known:
-            problems[f"{prefix}{key}"] = f"unknown parameter; expected one of {sorted(known)}"
+            problems[f"{prefix}{key}"] = TranslatableMessage(gettext_noop("unknown parameter; expected one of "
+                                                                          "%(known)s"), known=str(sorted(known)))
     out = {}
     for f in fields:
         if f.name in value:
@@ -186,7 +202,8 @@ def _validate_fields(fields: tuple[Param, ...], value: Mapping, path: str, probl
         elif f.default is not _NO_DEFAULT:
             out[f.name] = f.default
         elif f.required:
-            problems[f"{prefix}{f.name}"] = f"required ({f.description})"
+            problems[f"{prefix}{f.name}"] = TranslatableMessage(gettext_noop("required (%(description)s)"),
+                                                                description=f.description)
     return out
 
 
@@ -331,10 +348,12 @@ def _check_pool_rows(normalised: dict, problems: dict[str, str]) -> None:
         if not isinstance(row, dict) or row.get("lucode") is None:
             continue
         if row["lucode"] in seen:
-            problems[f"pools[{i}].lucode"] = f"lucode {row['lucode']} repeats pools[{seen[row['lucode']]}]"
+            problems[f"pools[{i}].lucode"] = TranslatableMessage(
+                gettext_noop("lucode %(lucode)s repeats pools[%(index)s]"), lucode=row["lucode"],
+                index=seen[row["lucode"]])
         seen.setdefault(row["lucode"], i)
     if normalised.get("pools") == []:
-        problems["pools"] = "expected at least one row"
+        problems["pools"] = TranslatableMessage(gettext_noop("expected at least one row"))
     if isinstance(normalised.get("pools"), list):
         normalised["pools"] = sorted(
             normalised["pools"], key=lambda r: (r.get("lucode") is None, r.get("lucode") or 0)
@@ -347,12 +366,15 @@ def _check_volume_classes(normalised: dict, problems: dict[str, str]) -> None:
         if not isinstance(cls, dict):
             continue
         if "bcef_t_dm_per_m3" not in cls and "bcef_group" not in cls:
-            problems[f"classes.{code}.bcef_t_dm_per_m3"] = "required (or bcef_group for Table 4.5)"
+            problems[f"classes.{code}.bcef_t_dm_per_m3"] = TranslatableMessage(
+                gettext_noop("required (or bcef_group for Table 4.5)"))
         if "root_to_shoot" not in cls and "ecological_zone" not in cls:
-            problems[f"classes.{code}.root_to_shoot"] = "required (or ecological_zone for Table 4.4)"
+            problems[f"classes.{code}.root_to_shoot"] = TranslatableMessage(
+                gettext_noop("required (or ecological_zone for Table 4.4)"))
     for i, code in enumerate(normalised.get("zero_stock_classes") or []):
         if code is not None and str(code) in classes:
-            problems[f"zero_stock_classes[{i}]"] = f"class {code} is also configured in classes"
+            problems[f"zero_stock_classes[{i}]"] = TranslatableMessage(
+                gettext_noop("class %(lucode)s is also configured in classes"), lucode=code)
     if isinstance(normalised.get("zero_stock_classes"), list):
         normalised["zero_stock_classes"] = sorted({c for c in normalised["zero_stock_classes"] if c is not None})
 
@@ -368,9 +390,11 @@ _CHECKS = {"pool_table": _check_pool_rows, "volume_bcef": _check_volume_classes}
 def validate_method_parameters(kind: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """Normalised parameters for `kind`, or MethodParameterError naming every bad parameter."""
     if kind not in METHOD_SPECS:
-        raise MethodParameterError(kind, {"kind": f"unknown method kind; expected one of {sorted(METHOD_SPECS)}"})
+        raise MethodParameterError(kind, {"kind": TranslatableMessage(
+            gettext_noop("unknown method kind; expected one of %(kinds)s"), kinds=str(sorted(METHOD_SPECS)))})
     if not isinstance(parameters, Mapping):
-        raise MethodParameterError(kind, {"parameters": f"expected an object, got {type(parameters).__name__}"})
+        raise MethodParameterError(kind, {"parameters": TranslatableMessage(
+            gettext_noop("expected an object, got %(got)s"), got=type(parameters).__name__)})
     problems: dict[str, str] = {}
     normalised = _validate_fields(METHOD_SPECS[kind].parameters, parameters, "", problems)
     if kind in _CHECKS:

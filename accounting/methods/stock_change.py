@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import InconsistentInputError, MissingClassError
+from .errors import InconsistentInputError, MissingClassError, gettext_noop
 from .units import CO2_PER_C
 
 
@@ -67,16 +67,21 @@ def check_transition_matrix(
     cols: dict[int, float] = {}
     for (a, b), area in transition_ha.items():
         if not math.isfinite(area) or area < 0:
-            raise InconsistentInputError(f"transition_ha[({a}, {b})] = {area} ha; expected a finite area >= 0")
+            raise InconsistentInputError(gettext_noop("transition_ha[(%(a)s, %(b)s)] = %(area)s ha; expected a finite "
+                                                      "area >= 0"), a=a, b=b, area=area)
         rows[a] = rows.get(a, 0.0) + area
         cols[b] = cols.get(b, 0.0) + area
     for name, sums, areas in (("baseline", rows, area_ha_by_class), ("alternate", cols, alt_area_ha_by_class)):
         for code in sorted(set(sums) | {int(k) for k in areas}):
             got, want = sums.get(code, 0.0), float(areas.get(code, 0.0))
             if not math.isclose(got, want, rel_tol=rel_tol, abs_tol=abs_tol_ha):
-                side = "from" if name == "baseline" else "to"
+                if name == "baseline":
+                    raise InconsistentInputError(
+                        gettext_noop("transitions from class %(code)s sum to %(got)s ha but the baseline area of that "
+                                     "class is %(want)s ha"), code=code, got=got, want=want)
                 raise InconsistentInputError(
-                    f"transitions {side} class {code} sum to {got} ha but the {name} area of that class is {want} ha")
+                    gettext_noop("transitions to class %(code)s sum to %(got)s ha but the alternate area of that class "
+                                 "is %(want)s ha"), code=code, got=got, want=want)
 
 
 def transition_change_t_c(
@@ -88,7 +93,7 @@ def transition_change_t_c(
     missing = {c for (a, b), area in transition_ha.items() if area > 0 for c in (a, b)
                if c not in density_t_c_per_ha_by_class}
     if missing:
-        raise MissingClassError(missing, where="the densities of the method (transition matrix classes)")
+        raise MissingClassError(missing, where=gettext_noop("the densities of the method (transition matrix classes)"))
     return {
         (a, b): area * (density_t_c_per_ha_by_class[b] - density_t_c_per_ha_by_class[a])
         for (a, b), area in sorted(transition_ha.items()) if area > 0

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingParameterError
+from .errors import MissingParameterError, gettext_noop
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -69,8 +69,10 @@ def _accept(value: TableValue, parameter: str, allow_unconfirmed: bool) -> Table
     if value.unconfirmed and not allow_unconfirmed:
         raise MissingParameterError(
             parameter,
-            f"the shipped default {parameter} = {value.value} ({value.origin}) is unconfirmed (from memory, not yet "
-            "checked against the IPCC PDF); either supply the value or set allow_unconfirmed_defaults: true",
+            gettext_noop("the shipped default %(parameter)s = %(value)s (%(origin)s) is unconfirmed (from memory, not "
+                         "yet checked against the IPCC PDF); either supply the value or set "
+                         "allow_unconfirmed_defaults: true"),
+            parameter=parameter, value=value.value, origin=value.origin,
         )
     return value
 
@@ -87,24 +89,28 @@ def forest_agb_t_dm_per_ha(
     """Above-ground biomass of natural forest, t d.m./ha (IPCC 2006 Vol 4 Table 4.7)."""
     rows = [r for r in load_table("forest_agb")["rows"] if r["ecological_zone"] == ecological_zone]
     if not rows:
-        raise MissingParameterError("agb_t_dm_per_ha", f"Table 4.7 has no ecological zone {ecological_zone!r}")
+        raise MissingParameterError("agb_t_dm_per_ha", gettext_noop("Table 4.7 has no ecological zone %(zone)s"),
+                                    zone=repr(ecological_zone))
     aged = {r["stand_age_class"] for r in rows} - {None}
     if aged and stand_age_class not in aged:
         raise MissingParameterError(
             "stand_age_class",
-            f"Table 4.7 splits {ecological_zone!r} by stand age {sorted(aged)}, got {stand_age_class!r}",
+            gettext_noop("Table 4.7 splits %(zone)s by stand age %(classes)s, got %(got)s"),
+            zone=repr(ecological_zone), classes=str(sorted(aged)), got=repr(stand_age_class),
         )
     match = [r for r in rows if r["continent"] == continent and (not aged or r["stand_age_class"] == stand_age_class)]
     if not match:
         raise MissingParameterError(
-            "agb_t_dm_per_ha", f"Table 4.7 gives no value for {ecological_zone!r} in continent {continent!r}"
+            "agb_t_dm_per_ha", gettext_noop("Table 4.7 gives no value for %(zone)s in continent %(continent)s"),
+            zone=repr(ecological_zone), continent=repr(continent),
         )
     row = match[0]
     if row["value"] is None:
         raise MissingParameterError(
             "agb_t_dm_per_ha",
-            f"Table 4.7 gives only a range {row['range_t_dm_per_ha']} t d.m./ha for {ecological_zone!r} "
-            f"({row['table_column']}), not a Tier 1 value",
+            gettext_noop("Table 4.7 gives only a range %(range)s t d.m./ha for %(zone)s (%(column)s), not a Tier 1 "
+                         "value"), range=str(row["range_t_dm_per_ha"]), zone=repr(ecological_zone),
+            column=row["table_column"],
         )
     value = TableValue(float(row["value"]), "t d.m./ha", row["unconfirmed"], _origin(row["source"]))
     return _accept(value, "agb_t_dm_per_ha", allow_unconfirmed)
@@ -122,21 +128,24 @@ def root_to_shoot_ratio(
     """
     rows = [r for r in load_table("root_to_shoot")["rows"] if r["ecological_zone"] == ecological_zone]
     if not rows:
-        raise MissingParameterError("root_to_shoot", f"Table 4.4 has no ecological zone {ecological_zone!r}")
+        raise MissingParameterError("root_to_shoot", gettext_noop("Table 4.4 has no ecological zone %(zone)s"),
+                                    zone=repr(ecological_zone))
     types = {r["forest_type"] for r in rows}
     if types != {None}:
         match = [r for r in rows if r["forest_type"] == forest_type]
         if not match:
             raise MissingParameterError(
                 "forest_type",
-                f"Table 4.4 splits {ecological_zone!r} by forest type {sorted(types)}, got {forest_type!r}",
+                gettext_noop("Table 4.4 splits %(zone)s by forest type %(types)s, got %(got)s"),
+                zone=repr(ecological_zone), types=str(sorted(types)), got=repr(forest_type),
             )
         row = match[0]
     else:
         row = rows[0]
     if not row["bands"]:
         raise MissingParameterError(
-            "root_to_shoot", f"IPCC 2006 Table 4.4 gives no estimate (NA) of R for {ecological_zone!r}"
+            "root_to_shoot", gettext_noop("IPCC 2006 Table 4.4 gives no estimate (NA) of R for %(zone)s"),
+            zone=repr(ecological_zone),
         )
     for band in row["bands"]:
         if _in_band(agb_t_dm_per_ha, band["agb_min_t_dm_per_ha"], band["agb_min_inclusive"],
@@ -147,8 +156,9 @@ def root_to_shoot_ratio(
     wordings = [b["table_wording"] for b in row["bands"]]
     raise MissingParameterError(
         "root_to_shoot",
-        f"Table 4.4 has no band for AGB = {agb_t_dm_per_ha} t d.m./ha in {ecological_zone!r}"
-        f"{' / ' + forest_type if forest_type else ''} (bands {wordings})",
+        gettext_noop("Table 4.4 has no band for AGB = %(agb)s t d.m./ha in %(zone)s%(forest_type)s (bands %(bands)s)"),
+        agb=agb_t_dm_per_ha, zone=repr(ecological_zone), forest_type=" / " + forest_type if forest_type else "",
+        bands=str(wordings),
     )
 
 
@@ -158,7 +168,8 @@ def default_carbon_fraction(key: str = "default", *, allow_unconfirmed: bool) ->
         if row["key"] == key:
             value = TableValue(float(row["value"]), "t C/t d.m.", row["unconfirmed"], _origin(row["source"]))
             return _accept(value, "carbon_fraction", allow_unconfirmed)
-    raise MissingParameterError("carbon_fraction", f"Table 4.3 has no carbon fraction {key!r}")
+    raise MissingParameterError("carbon_fraction", gettext_noop("Table 4.3 has no carbon fraction %(key)s"),
+                                key=repr(key))
 
 
 def bcef_t_dm_per_m3(forest_group: str, volume_m3_per_ha: float, *, allow_unconfirmed: bool) -> TableValue:
@@ -167,14 +178,17 @@ def bcef_t_dm_per_m3(forest_group: str, volume_m3_per_ha: float, *, allow_unconf
     rows = [r for r in load_table("bcef")["rows"] if r["forest_group"] == forest_group]
     if not rows:
         groups = sorted(r["forest_group"] for r in load_table("bcef")["rows"])
-        raise MissingParameterError("bcef_t_dm_per_m3", f"Table 4.5 has no group {forest_group!r} (has {groups})")
+        raise MissingParameterError("bcef_t_dm_per_m3",
+                                    gettext_noop("Table 4.5 has no group %(group)s (has %(groups)s)"),
+                                    group=repr(forest_group), groups=str(groups))
     for band in rows[0]["bands"]:
         if _in_band(volume_m3_per_ha, band["volume_min_m3_per_ha"], band["volume_min_inclusive"],
                     band["volume_max_m3_per_ha"], band["volume_max_inclusive"]):
             value = TableValue(float(band["value"]), "t d.m./m3", band["unconfirmed"], _origin(band["source"]),
                                band["table_wording"])
             return _accept(value, "bcef_t_dm_per_m3", allow_unconfirmed)
-    raise MissingParameterError("bcef_t_dm_per_m3", f"Table 4.5 has no class for {volume_m3_per_ha} m3/ha")
+    raise MissingParameterError("bcef_t_dm_per_m3", gettext_noop("Table 4.5 has no class for %(volume)s m3/ha"),
+                                volume=volume_m3_per_ha)
 
 
 def grassland_biomass_t_dm_per_ha(climate_zone: str, *, allow_unconfirmed: bool) -> tuple[TableValue, TableValue]:
@@ -188,7 +202,9 @@ def grassland_biomass_t_dm_per_ha(climate_zone: str, *, allow_unconfirmed: bool)
             return (_accept(total, "grassland total biomass", allow_unconfirmed),
                     _accept(above, "agb_t_dm_per_ha", allow_unconfirmed))
     zones = [r["climate_zone"] for r in load_table("grassland_biomass")["rows"]]
-    raise MissingParameterError("agb_t_dm_per_ha", f"Table 6.4 has no climate zone {climate_zone!r} (has {zones})")
+    raise MissingParameterError("agb_t_dm_per_ha",
+                                gettext_noop("Table 6.4 has no climate zone %(zone)s (has %(zones)s)"),
+                                zone=repr(climate_zone), zones=str(zones))
 
 
 def soc_ref_t_c_per_ha(climate_zone: str, soil_type: str, *, allow_unconfirmed: bool) -> TableValue:
@@ -197,12 +213,14 @@ def soc_ref_t_c_per_ha(climate_zone: str, soil_type: str, *, allow_unconfirmed: 
         if row["climate_zone"] == climate_zone and row["soil_type"] == soil_type:
             if row["value"] is None:
                 raise MissingParameterError(
-                    "soc_ref_t_c_per_ha", f"Table 2.3 gives no SOC_REF (NA) for {climate_zone!r} / {soil_type!r} soils"
+                    "soc_ref_t_c_per_ha", gettext_noop("Table 2.3 gives no SOC_REF (NA) for %(zone)s / %(soil)s soils"),
+                    zone=repr(climate_zone), soil=repr(soil_type),
                 )
             value = TableValue(float(row["value"]), "t C/ha", row["unconfirmed"], _origin(row["source"]))
             return _accept(value, "soc_ref_t_c_per_ha", allow_unconfirmed)
     raise MissingParameterError(
-        "soc_ref_t_c_per_ha", f"Table 2.3 has no row for climate zone {climate_zone!r} and soil type {soil_type!r}"
+        "soc_ref_t_c_per_ha", gettext_noop("Table 2.3 has no row for climate zone %(zone)s and soil type %(soil)s"),
+        zone=repr(climate_zone), soil=repr(soil_type),
     )
 
 
@@ -212,4 +230,6 @@ def grassland_soc_factor(factor: str, level: str, climate_regime: str, *, allow_
         if row["factor"] == factor and row["level"] == level and row["climate_regime"] in ("all", climate_regime):
             value = TableValue(float(row["value"]), "1", row["unconfirmed"], _origin(row["source"]), level)
             return _accept(value, factor, allow_unconfirmed)
-    raise MissingParameterError(factor, f"Table 6.2 has no {factor} for level {level!r} in {climate_regime!r} climates")
+    raise MissingParameterError(factor, gettext_noop("Table 6.2 has no %(factor)s for level %(level)s in %(regime)s "
+                                                     "climates"), factor=factor, level=repr(level),
+                                regime=repr(climate_regime))

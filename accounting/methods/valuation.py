@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
+from .errors import ValuationTermsError, gettext_noop
 from .units import CO2_PER_C_DECIMAL
 
 MONEY_QUANTUM = Decimal("0.01")
@@ -64,12 +65,16 @@ class ValuationTerms:
         object.__setattr__(self, "price_change_pct", _decimal(self.price_change_pct, "price_change_pct"))
         if not (isinstance(self.currency, str) and len(self.currency) == 3 and self.currency.isalpha()
                 and self.currency.isupper()):
-            raise ValueError(f"currency must be an ISO 4217 code such as 'CNY' or 'USD', got {self.currency!r}")
+            raise ValuationTermsError(gettext_noop("currency must be an ISO 4217 code such as 'CNY' or 'USD', got "
+                                                   "%(got)s"), got=repr(self.currency), field="currency",
+                                      extensions={})
         if self.price_per_t_c < 0:
-            raise ValueError(f"price_per_t_c must be >= 0, got {self.price_per_t_c}")
+            raise ValuationTermsError(gettext_noop("price_per_t_c must be >= 0, got %(got)s"),
+                                      got=str(self.price_per_t_c), field="price_per_t_c", extensions={})
         for name in ("discount_rate_pct", "price_change_pct"):
             if getattr(self, name) <= -100:
-                raise ValueError(f"{name} must be > -100 %, got {getattr(self, name)}")
+                raise ValuationTermsError(gettext_noop("%(name)s must be > -100 %%, got %(got)s"), name=name,
+                                          got=str(getattr(self, name)), field=name, extensions={})
 
     @classmethod
     def from_price_per_t_co2e(cls, price_per_t_co2e, currency: str, discount_rate_pct=0, price_change_pct=0):

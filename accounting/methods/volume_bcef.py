@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import tables
-from .errors import MissingClassError, MissingParameterError
+from .errors import MissingClassError, MissingParameterError, gettext_noop
 from .ipcc_tier1 import ParameterUse, _Recorder
 from .pool_table import check_areas
 from .terms import Factor, StockTerm
@@ -39,10 +39,12 @@ def _volume(code: int, cls: Mapping[str, Any], attributes: Mapping[str, Any], re
         value, origin = cls["volume_m3_per_ha"], "parameters"
     else:
         raise MissingParameterError(
-            "volume_m3_per_ha", f"class {code}: no growing-stock volume in the parcel attributes or the method")
+            "volume_m3_per_ha", gettext_noop("class %(lucode)s: no growing-stock volume in the parcel attributes or "
+                                             "the method"), lucode=code)
     value = float(value)
     if not value >= 0:
-        raise MissingParameterError("volume_m3_per_ha", f"class {code}: volume must be >= 0 m3/ha, got {value}")
+        raise MissingParameterError("volume_m3_per_ha", gettext_noop("class %(lucode)s: volume must be >= 0 m3/ha, "
+                                                                     "got %(value)s"), lucode=code, value=value)
     rec.uses.append(ParameterUse(code, "volume_m3_per_ha", value, "m3/ha", origin))
     return value
 
@@ -59,7 +61,7 @@ def volume_bcef_terms(
     zero = set(parameters["zero_stock_classes"])
     missing = [c for c, a in areas.items() if a > 0 and c not in classes and c not in zero]
     if missing:
-        raise MissingClassError(missing, where="the volume_bcef classes or zero_stock_classes")
+        raise MissingClassError(missing, where=gettext_noop("the volume_bcef classes or zero_stock_classes"))
     allow = parameters["allow_unconfirmed_defaults"]
     u = parameters["uncertainty_pct"]
     terms: list[StockTerm] = []

@@ -1,7 +1,8 @@
 """Template tags for the pages (`{% load tanhui %}`): translated labels for the registry's code words, the
-signed-in user's roles."""
+signed-in user's roles, figures grouped for people."""
 
 from django import template
+from django.template.defaultfilters import floatformat
 from django.utils.translation import gettext_lazy as _
 
 from config.common.roles import user_roles
@@ -76,6 +77,15 @@ LABELS = {
 def label(value):
     """The translated label of a code word; the value itself when it has none."""
     return LABELS.get(value, value)
+
+
+@register.filter
+def grouped(value, decimal_places=0):
+    """A figure for people (hectares, t C, money): rounded half up to `decimal_places` fixed decimals, thousands
+    grouped the active language's way, e.g. 1,589,529.00 in English and in Chinese (config/formats/zh_Hans sets
+    the comma; Django's own Chinese format groups nothing). Codes, years, ids and tree sizes are not figures:
+    they stay as they are (settings leave USE_THOUSAND_SEPARATOR off). Not a number: ""."""
+    return floatformat(value, f"{int(decimal_places)}g")
 
 
 @register.simple_tag(takes_context=True)

@@ -9,14 +9,16 @@ import of every app's errors here):
         problem_title = gettext_noop("Asset cannot do this in its state")
 
 Its `extensions` become named members of the body. An error that carries `message_template` and
-`message_params` (see `TranslatableError`) is shown in the caller's language; others as `str(exc)`.
+`message_params` (see `TranslatableError`) is shown in the caller's language, and so is any value of its extensions
+that does (a `TranslatableMessage`, e.g. each bad feature's detail); others as `str(exc)`. Titles are marked with
+gettext_noop and translated when the body is built.
 """
 
 from dataclasses import dataclass
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from rest_framework.response import Response
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -36,7 +38,7 @@ class ProblemType:
 
 # Errors of Django itself that are problems of ours; application errors carry their own type.
 _FRAMEWORK_TYPES: dict[type[BaseException], ProblemType] = {
-    RequestDataTooBig: ProblemType(413, "upload-too-large", "Upload too large"),
+    RequestDataTooBig: ProblemType(413, "upload-too-large", gettext_noop("Upload too large")),
 }
 
 
@@ -51,43 +53,76 @@ def problem_type_of(exc: BaseException) -> ProblemType | None:
     return None
 
 
+def translated(value):
+    """`value` in the active language. A message (anything with a `message_template` string and `message_params`:
+    a TranslatableMessage or a TranslatableError) is its template translated, then filled with its values, each
+    translated first; dicts, lists and tuples are translated member by member; anything else is returned as is."""
+    template = getattr(value, "message_template", None)
+    if isinstance(template, str):
+        separator = getattr(value, "message_separator", None)
+        if isinstance(separator, str):  # joined_message: the parts, each translated, joined by the separator
+            parts = (getattr(value, "message_params", None) or {}).values()
+            return gettext(separator).join(str(translated(part)) for part in parts)
+        if not template:
+            return ""  # gettext("") is the catalog's header
+        params = {name: translated(item) for name, item in (getattr(value, "message_params", None) or {}).items()}
+        if not params:
+            return gettext(template)
+        try:
+            return gettext(template) % params
+        except (KeyError, TypeError, ValueError):  # a translation that names other fields: the English stands
+            try:
+                return template % params
+            except (KeyError, TypeError, ValueError):
+                return str(value)
+    if isinstance(value, dict):
+        return {key: translated(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [translated(item) for item in value]
+    return value
+
+
 def problem_detail(exc: BaseException) -> str:
-    """The error's message in the active language: its template translated, then filled; else str(exc)."""
+    """The error's message in the active language: its template translated, then filled (also when its only
+    argument is a TranslatableMessage, as an error of a pure core that stays English elsewhere may be given);
+    else str(exc). An error may instead assemble its message itself: `exc.localized(gettext)`."""
     localized = getattr(exc, "localized", None)
     if callable(localized):  # a message assembled from translatable parts
         return localized(gettext)
-    template = getattr(exc, "message_template", None)
-    if template is None:
-        return str(exc)
-    params = getattr(exc, "message_params", None)
-    if not params:
-        return gettext(template)
-    try:
-        return gettext(template) % params
-    except (KeyError, TypeError, ValueError):  # a translation that names other fields: the English stands
-        return str(exc)
+    if isinstance(getattr(exc, "message_template", None), str):
+        return translated(exc)
+    args = getattr(exc, "args", ())
+    if len(args) == 1 and isinstance(getattr(args[0], "message_template", None), str):
+        return translated(args[0])
+    return str(exc)
+
+
+def problem_extensions(exc: BaseException) -> dict:
+    """The error's extension members, each value in the active language (`translated`)."""
+    return translated(dict(getattr(exc, "extensions", None) or {}))
 
 
 STATUS_TITLES = {
-    400: "Bad request",
-    401: "Not authenticated",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    406: "Not acceptable",
-    409: "Conflict",
-    413: "Upload too large",
-    415: "Unsupported media type",
-    422: "Unprocessable content",
-    429: "Too many requests",
-    500: "Internal server error",
-    503: "Service unavailable",
+    400: gettext_noop("Bad request"),
+    401: gettext_noop("Not authenticated"),
+    403: gettext_noop("Forbidden"),
+    404: gettext_noop("Not found"),
+    405: gettext_noop("Method not allowed"),
+    406: gettext_noop("Not acceptable"),
+    409: gettext_noop("Conflict"),
+    413: gettext_noop("Upload too large"),
+    415: gettext_noop("Unsupported media type"),
+    422: gettext_noop("Unprocessable content"),
+    429: gettext_noop("Too many requests"),
+    500: gettext_noop("Internal server error"),
+    503: gettext_noop("Service unavailable"),
 }
 
 
 def problem_body(*, status: int, detail: str, type_uri: str = "about:blank", title: str | None = None,
                  instance: str | None = None, **extensions) -> dict:
-    body = {"type": type_uri, "title": title or gettext(STATUS_TITLES.get(status, "Error")), "status": status,
+    body = {"type": type_uri, "title": title or gettext(STATUS_TITLES.get(status, gettext_noop("Error"))),
+            "status": status,
             "detail": detail}
     if instance:
         body["instance"] = instance
@@ -124,6 +159,6 @@ def error_problem(request: HttpRequest, exc: BaseException) -> JsonResponse | No
     if known is None:
         return None
     body = problem_body(status=known.status, type_uri=known.uri, title=gettext(known.title), detail=problem_detail(exc),
-                        instance=request.path, **dict(getattr(exc, "extensions", {})))
+                        instance=request.path, **problem_extensions(exc))
     return JsonResponse(body, status=known.status, content_type=PROBLEM_CONTENT_TYPE,
                         json_dumps_params={"ensure_ascii": False})

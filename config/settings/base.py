@@ -92,6 +92,10 @@ LOCALE_PATHS = [BASE_DIR / "locale"]  # locale/zh_Hans/LC_MESSAGES/django.po, co
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Figures on the pages are grouped by the `grouped` filter (config/common/pagetags.py), the same way in English and
+# Chinese (config/formats). Not everywhere: years, ids, codes and tree sizes must read as they are written.
+FORMAT_MODULE_PATH = ["config.formats"]
+USE_THOUSAND_SEPARATOR = False
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -6,7 +6,9 @@
 - POST /api/verify/ (anonymous allowed): the checks of `python -m ledger.verifier`. The body is a bundle, or
   {"bundle": {...}, "keys": [vkey, ...], "trusted_checkpoint": "note", "consistency_proof": {...}}; without
   "keys" the registry's own published keys are trusted (use the offline verifier to trust none of ours).
-  200 {"valid": true, ...summary} or 200 {"valid": false, "field", "reason"}; unusable input is 422.
+  200 {"valid": true, ...summary} or 200 {"valid": false, "field", "reason", "detail"}; unusable input is 422.
+  `reason` is the verifier's own English, as the command line prints it; `detail` is "field: reason" with its
+  lead in the caller's language.
 """
 
 from django.http import HttpResponse
@@ -20,9 +22,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.common.api import ConstantField, MoneyOutput, problems
+from config.common.problems import translated
 from config.common.roles import role_required
 from ledger.bundles.certificate import certificate_pdf
-from ledger.bundles.services import bundle_build, bundle_bytes, bundle_sha256
+from ledger.bundles.services import bundle_build, bundle_bytes, bundle_sha256, verdict_failure_detail
+from ledger.core.errors import TranslatableMessage, gettext_noop
 from ledger.log.models import VerifierKey
 from ledger.registry.api import ANY_ROLE
 from ledger.registry.models import Asset
@@ -97,13 +101,15 @@ def _verify_request(raw: bytes) -> tuple[dict, list[str] | None, str | None, dic
         return check_format(document), None, None, None
     keys = document.get("keys")
     if keys is not None and (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)):
-        raise BundleFormatError("keys: want an array of verifier key strings")
+        raise BundleFormatError(TranslatableMessage(gettext_noop("keys: want an array of verifier key strings")))
     trusted = document.get("trusted_checkpoint")
     if trusted is not None and not isinstance(trusted, str):
-        raise BundleFormatError("trusted_checkpoint: want the signed note as a string")
+        raise BundleFormatError(TranslatableMessage(gettext_noop("trusted_checkpoint: want the signed note as a "
+                                                                 "string")))
     proof = document.get("consistency_proof")
     if proof is not None and not isinstance(proof, dict):
-        raise BundleFormatError("consistency_proof: want the object /api/ledger/consistency/ returns")
+        raise BundleFormatError(TranslatableMessage(gettext_noop("consistency_proof: want the object "
+                                                                 "/api/ledger/consistency/ returns")))
     return check_format(document["bundle"]), keys, trusted, proof
 
 
@@ -153,7 +159,7 @@ class BundleInvalidOutput(serializers.Serializer):
     detail = serializers.SerializerMethodField(help_text="field and reason as one sentence")
 
     def get_detail(self, error: BundleInvalidError) -> str:
-        return str(error)
+        return translated(verdict_failure_detail(error))
 
 
 BUNDLE_VERDICT = PolymorphicProxySerializer(component_name="BundleVerdict", resource_type_field_name=None,

@@ -3,6 +3,7 @@
 from django.shortcuts import render
 from django.utils.translation import gettext
 
+from config.common.problems import problem_detail
 from ledger.log.models import VerifierKey
 from ledger.verifier.checks import load_bundle, verify_bundle
 from ledger.verifier.errors import BundleFormatError, BundleInvalidError, RPCUnavailableError
@@ -28,7 +29,7 @@ def verify_page(request):
             except BundleInvalidError as exc:
                 failure = exc
             except (BundleFormatError, RPCUnavailableError) as exc:
-                unusable = str(exc)
+                unusable = problem_detail(exc)
     status = 200 if request.method != "POST" or verdict else 422
     return render(request, "ledger/verify.html", {
         "verdict": verdict, "failure": failure, "unusable": unusable,

@@ -20,7 +20,7 @@ from ledger.anchoring.models import Anchor
 from ledger.core import codec
 from ledger.core.anchor_format import ANCHOR_ON_CHAIN
 from ledger.core.canonical_json import canonical_json
-from ledger.core.errors import CheckpointNotFoundError
+from ledger.core.errors import CheckpointNotFoundError, TranslatableMessage, gettext_noop
 from ledger.log.models import Checkpoint, Entry, VerifierKey
 from ledger.log.services import checkpoint_sign_latest
 from ledger.log.tree import tree_consistency_proof, tree_inclusion_proof
@@ -62,6 +62,12 @@ def _anchor_of(checkpoint: Checkpoint):
         "-id").first()
 
 
+def verdict_failure_detail(error) -> TranslatableMessage:
+    """What a failed verification (`BundleInvalidError`) says, with a lead that is translated: in English exactly
+    `str(error)`, "field: reason". The reason stays the offline verifier's own English words."""
+    return TranslatableMessage(gettext_noop("%(field)s: %(reason)s"), field=error.field, reason=error.reason)
+
+
 def bundle_checkpoint(*, min_tree_size: int, tree_size: int | None = None) -> Checkpoint:
     """The checkpoint a bundle proves its entries to: exactly `tree_size` when asked (it must be at least
     `min_tree_size`), else the latest anchored one of at least `min_tree_size` entries, else the latest signed one,
@@ -70,8 +76,8 @@ def bundle_checkpoint(*, min_tree_size: int, tree_size: int | None = None) -> Ch
         checkpoint = Checkpoint.objects.filter(tree_size=tree_size).first()
         if checkpoint is None or tree_size < min_tree_size:
             raise CheckpointNotFoundError(
-                f"no signed checkpoint of size {tree_size} that covers the asset's entries (need >= {min_tree_size})",
-                tree_size=tree_size, min_tree_size=min_tree_size)
+                gettext_noop("no signed checkpoint of size %(tree_size)s that covers the asset's entries "
+                             "(need >= %(min_tree_size)s)"), tree_size=tree_size, min_tree_size=min_tree_size)
         return checkpoint
     if Anchor is not None:
         anchored = (Anchor.objects.filter(status__in=ANCHOR_USABLE_STATUSES, checkpoint__tree_size__gte=min_tree_size)

@@ -11,6 +11,40 @@ def gettext_noop(message: str) -> str:
     return message
 
 
+class TranslatableMessage(str):
+    """An English sentence that keeps its template and named values, so that a door can show it in its user's
+    language (`config.common.problems.translated`); everywhere else it is the plain English string:
+
+        detail = TranslatableMessage(gettext_noop("geometry must be a Polygon; got %(got)s"), got="'Point'")
+        detail == "geometry must be a Polygon; got 'Point'"
+
+    A value may itself be a TranslatableMessage (translated first, then filled in). A template without values is
+    shown as it is, so it must not escape '%' as '%%'.
+    """
+
+    message_template: str
+    message_params: dict
+
+    def __new__(cls, message_template: str = "", /, **params):
+        text = message_template
+        if params:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                text = message_template % params
+        message = super().__new__(cls, text)
+        message.message_template, message.message_params = message_template, params
+        return message
+
+
+def joined_message(separator: str, messages) -> TranslatableMessage:
+    """`messages` joined by `separator` (marked for translation too: `gettext_noop("; ")`) as one
+    TranslatableMessage; each part and the separator are translated when it is shown."""
+    params = {f"part{index}": message for index, message in enumerate(messages)}
+    template = separator.replace("%", "%%").join(f"%({name})s" for name in params)
+    joined = TranslatableMessage(template, **params)
+    joined.message_separator = separator
+    return joined
+
+
 class TranslatableError(Exception):
     """An error whose message is a template with named values, so that each door can show it in its user's
     language (the API by Accept-Language, the pages by the chosen language):
@@ -18,22 +52,27 @@ class TranslatableError(Exception):
         raise AssetStateError(gettext_noop("asset %(asset_code)s is %(asset_status)s"), asset_code=code, ...)
 
     `str(exc)` is the English sentence; `message_template` and `message_params` let `config.common.problems`
-    translate it; the params are also the problem's named extension members. `field` names the request field at
-    fault, when one is (a page shows the message beside that field; the API names it in `errors`).
+    translate it; the params are also the problem's named extension members, unless `extensions` names others
+    (when a value is only there to be shown, e.g. a list already written out). `field` names the request field at
+    fault, when one is (a page shows the message beside that field; the API names it in `errors`); a class may
+    name it once for all its errors (`field = "uscc"`).
     """
 
     extensions: dict = {}
     field: str | None = None
 
-    def __init__(self, message_template: str, *, field: str | None = None, **params):
+    def __init__(self, message_template: str = "", *, field: str | None = None, extensions: dict | None = None,
+                 **params):
         self.message_template, self.message_params = message_template, params
-        message = message_template
-        if params:
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                message = message_template % params
-        super().__init__(message)
-        self.extensions = params
-        self.field = field
+        super().__init__(TranslatableMessage(message_template, **params))
+        self.extensions = params if extensions is None else extensions
+        if field is not None:
+            self.field = field
+
+    @property
+    def message(self) -> TranslatableMessage:
+        """The message as a TranslatableMessage, to become a value of another message."""
+        return TranslatableMessage(self.message_template, **self.message_params)
 
 
 class LedgerError(Exception):
@@ -58,7 +97,7 @@ class NoteError(LedgerError, ValueError):
     problem_title = gettext_noop("Invalid signed note")
 
 
-class EntryPayloadError(LedgerError, ValueError):
+class EntryPayloadError(TranslatableError, LedgerError, ValueError):
     """A ledger entry's kind or payload cannot be recorded (not canonical JSON we can reproduce)."""
 
     http_status = 422
@@ -66,7 +105,7 @@ class EntryPayloadError(LedgerError, ValueError):
     problem_title = gettext_noop("Invalid ledger entry")
 
 
-class EntryNotFoundError(LedgerError, LookupError):
+class EntryNotFoundError(TranslatableError, LedgerError, LookupError):
     """No entry with the requested sequence number (yet)."""
 
     http_status = 404
@@ -74,35 +113,28 @@ class EntryNotFoundError(LedgerError, LookupError):
     problem_title = gettext_noop("No such ledger entry")
 
     def __init__(self, seq: int, tree_size: int):
-        super().__init__(f"no entry {seq}: the ledger holds {tree_size} entries (seq 0..{tree_size - 1})")
-        self.extensions = {"seq": seq, "tree_size": tree_size}
+        super().__init__(gettext_noop("no entry %(seq)s: the ledger holds %(tree_size)s entries (seq 0..%(last_seq)s)"),
+                         seq=seq, tree_size=tree_size, last_seq=tree_size - 1,
+                         extensions={"seq": seq, "tree_size": tree_size})
 
 
-class TreeSizeError(LedgerError, ValueError):
+class TreeSizeError(TranslatableError, LedgerError, ValueError):
     """A requested tree size is outside what the ledger holds or what a proof allows."""
 
     http_status = 422
     problem_slug = "invalid-tree-size"
     problem_title = gettext_noop("Tree size out of range")
 
-    def __init__(self, message: str, **extensions):
-        super().__init__(message)
-        self.extensions = extensions
 
-
-class CheckpointNotFoundError(LedgerError, LookupError):
+class CheckpointNotFoundError(TranslatableError, LedgerError, LookupError):
     """No signed checkpoint matches the request."""
 
     http_status = 404
     problem_slug = "checkpoint-not-found"
     problem_title = gettext_noop("No such checkpoint")
 
-    def __init__(self, message: str, **extensions):
-        super().__init__(message)
-        self.extensions = extensions
 
-
-class ImmutableEntryError(LedgerError):
+class ImmutableEntryError(TranslatableError, LedgerError):
     """Someone tried to change or delete a ledger entry; entries are append-only."""
 
     http_status = 409
@@ -110,19 +142,15 @@ class ImmutableEntryError(LedgerError):
     problem_title = gettext_noop("Ledger entries cannot change")
 
 
-class InconsistentCheckpointError(LedgerError):
+class InconsistentCheckpointError(TranslatableError, LedgerError):
     """The tree the registry would sign is not an extension of the last signed checkpoint: signing is refused."""
 
     http_status = 409
     problem_slug = "inconsistent-checkpoint"
     problem_title = gettext_noop("Checkpoint would be inconsistent")
 
-    def __init__(self, message: str, **extensions):
-        super().__init__(message)
-        self.extensions = extensions
 
-
-class DurabilityUnconfirmedError(LedgerError):
+class DurabilityUnconfirmedError(TranslatableError, LedgerError):
     """A change committed, but the database could not confirm that its ledger entry is on disk."""
 
     http_status = 503

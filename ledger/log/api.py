@@ -7,6 +7,7 @@ proofs need any authenticated role.
 
 import base64
 
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import renderers, serializers
@@ -25,7 +26,7 @@ from config.common.api import (
     problems,
 )
 from ledger.core import codec
-from ledger.core.errors import TreeSizeError
+from ledger.core.errors import TreeSizeError, gettext_noop
 from ledger.log.models import Checkpoint, Entry, VerifierKey
 from ledger.log.selectors import checkpoint_get, checkpoint_latest, entry_get
 from ledger.log.tree import tree_consistency_proof, tree_inclusion_proof, tree_root, tree_size_current
@@ -142,7 +143,7 @@ class EntryListView(Paged, APIView):
 
     def _validate_range(self, attrs):
         if "to" in attrs and attrs["to"] < attrs["from"]:
-            raise serializers.ValidationError({"to": f"to={attrs['to']} is below from={attrs['from']}"})
+            raise serializers.ValidationError({"to": gettext("to=%(to)s is below from=%(from)s") % attrs})
         return attrs
 
     # "from" is a Python keyword, so the class is built from a dict.
@@ -216,8 +217,8 @@ class ConsistencyProofView(APIView):
 
         def validate(self, attrs):
             if attrs["second"] < attrs["first"]:
-                raise serializers.ValidationError({"second": f"second={attrs['second']} is below "
-                                                             f"first={attrs['first']}"})
+                raise serializers.ValidationError({"second": gettext("second=%(second)s is below first=%(first)s")
+                                                   % attrs})
             return attrs
 
     @extend_schema(parameters=[InputSerializer], responses={
@@ -228,7 +229,7 @@ class ConsistencyProofView(APIView):
         query.is_valid(raise_exception=True)
         first, second = query.validated_data["first"], query.validated_data["second"]
         if second > tree_size_current():
-            raise TreeSizeError(f"second {second} is beyond the ledger's size {tree_size_current()}",
+            raise TreeSizeError(gettext_noop("second %(second)s is beyond the ledger's size %(current_tree_size)s"),
                                 second=second, current_tree_size=tree_size_current())
         proof = tree_consistency_proof(old_size=first, new_size=second)
         return Response(ConsistencyProofOutput({"first": first, "second": second, "proof": proof}).data)

@@ -8,7 +8,7 @@ and on PostgreSQL a trigger (migration 0002) refuses UPDATE, DELETE and TRUNCATE
 from django.db import models
 from django.db.models.fields.json import KT
 
-from ledger.core.errors import ImmutableEntryError
+from ledger.core.errors import ImmutableEntryError, gettext_noop
 
 __all__ = ["AppendOnlyModel", "AppendOnlyQuerySet", "Checkpoint", "Entry", "EntryQuerySet", "LogHead", "TreeNode",
            "VerifierKey"]
@@ -16,10 +16,12 @@ __all__ = ["AppendOnlyModel", "AppendOnlyQuerySet", "Checkpoint", "Entry", "Entr
 
 class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise ImmutableEntryError(f"{self.model._meta.db_table} is append-only: update() refused")
+        raise ImmutableEntryError(gettext_noop("%(table)s is append-only: update() refused"),
+                                  table=self.model._meta.db_table)
 
     def delete(self):
-        raise ImmutableEntryError(f"{self.model._meta.db_table} is append-only: delete() refused")
+        raise ImmutableEntryError(gettext_noop("%(table)s is append-only: delete() refused"),
+                                  table=self.model._meta.db_table)
 
     # bulk_update goes through update(); _raw_delete is Django's private escape hatch and stays unused.
 
@@ -32,12 +34,14 @@ class AppendOnlyModel(models.Model):
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
-            raise ImmutableEntryError(f"{self._meta.db_table} row {self.pk} is append-only: save over it refused")
+            raise ImmutableEntryError(gettext_noop("%(table)s row %(row)s is append-only: save over it refused"),
+                                      table=self._meta.db_table, row=self.pk)
         kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise ImmutableEntryError(f"{self._meta.db_table} row {self.pk} is append-only: delete refused")
+        raise ImmutableEntryError(gettext_noop("%(table)s row %(row)s is append-only: delete refused"),
+                                  table=self._meta.db_table, row=self.pk)
 
 
 class EntryQuerySet(AppendOnlyQuerySet):

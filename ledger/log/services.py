@@ -22,7 +22,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from ledger.core import codec, merkle, note
-from ledger.core.errors import DurabilityUnconfirmedError, InconsistentCheckpointError, LedgerError
+from ledger.core.errors import DurabilityUnconfirmedError, InconsistentCheckpointError, LedgerError, gettext_noop
 from ledger.log.conf import ledger_setting
 from ledger.log.keys import signing_key_load, verifier_key_publish
 from ledger.log.models import Checkpoint, Entry, LogHead, TreeNode
@@ -155,8 +155,8 @@ def _wal_flush() -> None:
             cursor.execute(_WAL_FLUSH)
     except DatabaseError as error:
         raise DurabilityUnconfirmedError(
-            f"the change was committed, but the database did not confirm that it is on disk ({error}); "
-            "look it up before you repeat it") from error
+            gettext_noop("the change was committed, but the database did not confirm that it is on disk "
+                         "(%(error)s); look it up before you repeat it"), error=str(error), extensions={}) from error
 
 
 def entries_flush_before_showing() -> None:
@@ -201,7 +201,8 @@ def entry_append(*, kind: str, payload: dict) -> Entry:
     """
     codec.check_kind(kind)
     if not isinstance(payload, dict):
-        raise codec.EntryPayloadError(f"payload is a {type(payload).__name__}, want a JSON object")
+        raise codec.EntryPayloadError(gettext_noop("payload is a %(type)s, want a JSON object"),
+                                      type=type(payload).__name__)
     codec.check_payload(payload)
     signer = signing_key_load()
     with transaction.atomic():
@@ -276,14 +277,15 @@ def checkpoint_sign_latest(*, force: bool = False) -> Checkpoint | None:
             last_root = bytes(last.root_hash)
             if last.tree_size > tree_size:
                 raise InconsistentCheckpointError(
-                    f"ledger has {tree_size} entries but checkpoint {last.tree_size} was signed; refusing to sign",
-                    tree_size=tree_size, last_tree_size=last.tree_size)
+                    gettext_noop("ledger has %(tree_size)s entries but checkpoint %(last_tree_size)s was signed; "
+                                 "refusing to sign"), tree_size=tree_size, last_tree_size=last.tree_size)
             proof = tree_consistency_proof(old_size=last.tree_size, new_size=tree_size)
             if not merkle.verify_consistency(last.tree_size, tree_size, proof, last_root, root_hash):
                 raise InconsistentCheckpointError(
-                    f"tree of size {tree_size} (root {root_hash.hex()}) is not consistent with the signed "
-                    f"checkpoint of size {last.tree_size} (root {last_root.hex()}); refusing to sign",
-                    tree_size=tree_size, last_tree_size=last.tree_size)
+                    gettext_noop("tree of size %(tree_size)s (root %(root)s) is not consistent with the signed "
+                                 "checkpoint of size %(last_tree_size)s (root %(last_root)s); refusing to sign"),
+                    tree_size=tree_size, root=root_hash.hex(), last_tree_size=last.tree_size,
+                    last_root=last_root.hex(), extensions={"tree_size": tree_size, "last_tree_size": last.tree_size})
         text = note.format_checkpoint(note.Checkpoint(ledger_setting("LEDGER_ORIGIN"), tree_size, root_hash))
         checkpoint = Checkpoint(tree_size=tree_size, root_hash=root_hash, note_text=note.sign_note(text, [signer]),
                                 key_id=signer.key_id.hex(), created_at=now)

@@ -8,7 +8,7 @@ what a proof is; tests check that the two agree.
 from django.db import connection
 
 from ledger.core import merkle
-from ledger.core.errors import TreeSizeError
+from ledger.core.errors import TreeSizeError, gettext_noop
 from ledger.log.models import LogHead, TreeNode
 
 
@@ -81,7 +81,8 @@ def _range_hashes(ranges: list[tuple[int, int]]) -> list[bytes]:
         for level, index in tiling:
             key = TreeNode.key(level, index)
             if key not in found:
-                raise TreeSizeError(f"stored tree lacks node level={level} index={index}", level=level, index=index)
+                raise TreeSizeError(gettext_noop("stored tree lacks node level=%(level)s index=%(index)s"),
+                                    level=level, index=index)
             parts.append(found[key])
         result = parts.pop()
         while parts:
@@ -99,14 +100,16 @@ def tree_size_current() -> int:
 def _check_size(tree_size: int, name: str = "tree_size") -> None:
     current = tree_size_current()
     if tree_size > current:
-        raise TreeSizeError(f"{name} {tree_size} is beyond the ledger's size {current}", tree_size=tree_size,
-                            current_tree_size=current)
+        raise TreeSizeError(gettext_noop("%(parameter)s %(tree_size)s is beyond the ledger's size "
+                                         "%(current_tree_size)s"), parameter=name, tree_size=tree_size,
+                            current_tree_size=current,
+                            extensions={"tree_size": tree_size, "current_tree_size": current})
 
 
 def tree_root(*, tree_size: int) -> bytes:
     """The Merkle root of the first `tree_size` entries (0 <= tree_size <= current size)."""
     if tree_size < 0:
-        raise TreeSizeError(f"tree_size {tree_size} is negative; want >= 0", tree_size=tree_size)
+        raise TreeSizeError(gettext_noop("tree_size %(tree_size)s is negative; want >= 0"), tree_size=tree_size)
     _check_size(tree_size)
     if tree_size == 0:
         return merkle.EMPTY_ROOT
@@ -116,8 +119,8 @@ def tree_root(*, tree_size: int) -> bytes:
 def tree_inclusion_proof(*, seq: int, tree_size: int) -> list[bytes]:
     """The inclusion proof of entry `seq` in the tree of `tree_size` entries. Requires 0 <= seq < tree_size."""
     if not 0 <= seq < tree_size:
-        raise TreeSizeError(f"entry {seq} is not in a tree of size {tree_size}; want 0 <= seq < tree_size",
-                            seq=seq, tree_size=tree_size)
+        raise TreeSizeError(gettext_noop("entry %(seq)s is not in a tree of size %(tree_size)s; "
+                                         "want 0 <= seq < tree_size"), seq=seq, tree_size=tree_size)
     _check_size(tree_size)
     return _range_hashes(inclusion_ranges(seq, tree_size))
 
@@ -125,7 +128,7 @@ def tree_inclusion_proof(*, seq: int, tree_size: int) -> list[bytes]:
 def tree_consistency_proof(*, old_size: int, new_size: int) -> list[bytes]:
     """The consistency proof from `old_size` to `new_size` entries. Requires 0 < old_size <= new_size."""
     if not 0 < old_size <= new_size:
-        raise TreeSizeError(f"no consistency proof from size {old_size} to size {new_size}; "
-                            "want 0 < first <= second", first=old_size, second=new_size)
+        raise TreeSizeError(gettext_noop("no consistency proof from size %(first)s to size %(second)s; "
+                                         "want 0 < first <= second"), first=old_size, second=new_size)
     _check_size(new_size, "second")
     return _range_hashes(consistency_ranges(old_size, new_size))
