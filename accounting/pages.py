@@ -18,7 +18,7 @@ from accounting.methods.units import CO2_PER_C
 from accounting.methods.valuation import ValuationTerms
 from accounting.models import AccountingRun, MethodVersion
 from accounting.services import RunInputError, accounting_run_create, method_version_create
-from config.common.pages import role_page_required
+from config.common.pages import FORM_INVALID_STATUS, refused, role_page_required
 from config.common.pagetags import grouped
 from config.common.problems import problem_detail
 from config.common.roles import BUREAU, has_role
@@ -93,14 +93,14 @@ class PoolTableForm(forms.Form):
     pool_table = forms.FileField(label=_("Carbon pool table (CSV: lucode, c_above, c_below, c_soil, c_dead in t C/ha)"))
 
 
-def _runs_page(request, *, run_form=None, method_form=None, status=200):
+def _runs_page(request, *, run_form=None, method_form=None, status=200, problem=None):
     county = user_county_code(request.user)
     runs = AccountingRun.objects.select_related("method_version", "raster")
-    return render(request, "accounting/runs.html", {
+    return refused(render(request, "accounting/runs.html", {
         "runs": runs.filter(county_code=county)[:20] if county else runs[:20], "county": county,
         "run_form": run_form or RunForm(), "method_form": method_form or PoolTableForm(),
         "can_run": has_role(request.user, BUREAU),
-    }, status=status)
+    }, status=status), problem)
 
 
 @role_page_required()
@@ -115,7 +115,7 @@ def runs_page(request):
 def run_start(request):
     form = RunForm(request.POST)
     if not form.is_valid():
-        return _runs_page(request, run_form=form, status=422)
+        return _runs_page(request, run_form=form, status=FORM_INVALID_STATUS)
     data = form.cleaned_data
     county = user_county_code(request.user)
     try:
@@ -132,7 +132,7 @@ def run_start(request):
         if field not in form.fields:
             field = "price_per_t_c" if field == "price_change_pct" else None
         form.add_error(field, problem_detail(exc))
-        return _runs_page(request, run_form=form, status=422)
+        return _runs_page(request, run_form=form, status=getattr(exc, "http_status", 422), problem=exc)
     return redirect("page-run", run_id=run.id)
 
 
@@ -141,14 +141,14 @@ def run_start(request):
 def method_publish(request):
     form = PoolTableForm(request.POST, request.FILES)
     if not form.is_valid():
-        return _runs_page(request, method_form=form, status=422)
+        return _runs_page(request, method_form=form, status=FORM_INVALID_STATUS)
     try:
         table = pool_table_read(form.cleaned_data["pool_table"].read().decode("utf-8-sig"))
         version, created = method_version_create(kind="pool_table", parameters={"pools": table.as_parameters()},
                                                  name=form.cleaned_data["name"], created_by=request.user)
     except (MethodError, UnicodeDecodeError) as exc:
         form.add_error("pool_table", problem_detail(exc))
-        return _runs_page(request, method_form=form, status=422)
+        return _runs_page(request, method_form=form, status=getattr(exc, "http_status", 422), problem=exc)
     if created:
         messages.success(request, gettext("Method version %(id)s published (sha256 %(hash)s…).") % {
             "id": version.id, "hash": version.parameters_sha256[:12]})

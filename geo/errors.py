@@ -130,7 +130,7 @@ class ParcelError(TranslatableError, ValueError):
     problem_slug = "invalid-parcels"
     problem_title = gettext_noop("Invalid parcels")
 
-    def __init__(self, problems: list[dict]):
+    def __init__(self, problems: list[dict], *, field: str | None = None):
         self.problems = problems
         shown = joined_message(gettext_noop("; "), [
             TranslatableMessage(gettext_noop("feature %(index)s: %(detail)s"), index=p["index"], detail=p["detail"])
@@ -140,7 +140,7 @@ class ParcelError(TranslatableError, ValueError):
         more = (TranslatableMessage(gettext_noop(" (and %(count)s more)"), count=len(problems) - 10)
                 if len(problems) > 10 else "")
         super().__init__(gettext_noop("%(count)s bad feature(s), nothing imported: %(shown)s%(more)s"),
-                         count=len(problems), shown=shown, more=more, extensions={"errors": problems})
+                         count=len(problems), shown=shown, more=more, extensions={"errors": problems}, field=field)
 
 
 class DuplicateParcelError(ParcelError):

@@ -12,7 +12,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from config.common.pages import role_page_required
+from config.common.pages import FORM_INVALID_STATUS, refused, role_page_required
 from config.common.problems import problem_detail, translated
 from config.common.roles import BUREAU
 from geo.errors import CountyScopeError, LegendError, ParcelError, RasterError, gettext_noop
@@ -24,9 +24,10 @@ from geo.services import copy_upload_to_temp, parcel_import, raster_ingest
 class RasterUploadForm(forms.Form):
     file = forms.FileField(label=_("Land-cover raster (GeoTIFF)"))
     epoch = forms.IntegerField(label=_("Year the land cover shows"), min_value=1900, max_value=2100)
-    legend = forms.ChoiceField(
-        label=_("Legend (what each class code means)"),
-        choices=[(name, name) for name in sorted(BUILTIN_LEGENDS)] + [("custom", _("custom: upload a legend file"))])
+    # A name with a drop-down of the built-in ones: an unknown name reaches the service, which refuses it as the
+    # API does.
+    legend = forms.CharField(label=_("Legend (what each class code means)"), widget=forms.Select(
+        choices=[(name, name) for name in sorted(BUILTIN_LEGENDS)] + [("custom", _("custom: upload a legend file"))]))
     legend_file = forms.FileField(label=_("Custom legend file (JSON, or CSV with lucode, name, ipcc_category)"),
                                   required=False)
 
@@ -40,16 +41,16 @@ class ParcelUploadForm(forms.Form):
                                       "EPSG:4545 (CGCS2000 Gauss-Krüger, central meridian 105°E)."))
 
 
-def _upload_page(request, *, raster_form=None, parcel_form=None, status=200):
+def _upload_page(request, *, raster_form=None, parcel_form=None, status=200, problem=None):
     county = user_county_code(request.user)
-    return render(request, "geo/upload.html", {
+    return refused(render(request, "geo/upload.html", {
         "raster_form": raster_form or RasterUploadForm(),
         "parcel_form": parcel_form or ParcelUploadForm(),
         "rasters": Raster.objects.all()[:10],
         "county": county,
         "parcel_count": Parcel.objects.filter(county_code=county).count() if county else 0,
         "max_parcel_mb": settings.MAX_PARCEL_FILE_BYTES // 1024**2,
-    }, status=status)
+    }, status=status), problem)
 
 
 @role_page_required(BUREAU)
@@ -62,7 +63,7 @@ def upload_page(request):
 def raster_upload(request):
     form = RasterUploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        return _upload_page(request, raster_form=form, status=422)
+        return _upload_page(request, raster_form=form, status=FORM_INVALID_STATUS)
     data = form.cleaned_data
     try:
         if data["legend"] == "custom":
@@ -73,7 +74,7 @@ def raster_upload(request):
             legend = builtin_legend(data["legend"])
     except (LegendError, UnicodeDecodeError) as exc:
         form.add_error("legend_file" if data["legend"] == "custom" else "legend", problem_detail(exc))
-        return _upload_page(request, raster_form=form, status=422)
+        return _upload_page(request, raster_form=form, status=getattr(exc, "http_status", 422), problem=exc)
     upload = data["file"]
     temp_path = copy_upload_to_temp(upload)
     try:
@@ -81,7 +82,7 @@ def raster_upload(request):
                                         epoch=data["epoch"], legend=legend, uploaded_by=request.user)
     except RasterError as exc:
         form.add_error("file", problem_detail(exc))
-        return _upload_page(request, raster_form=form, status=422)
+        return _upload_page(request, raster_form=form, status=exc.http_status, problem=exc)  # 409, 413 as the API
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temp_path)
@@ -99,7 +100,7 @@ def raster_upload(request):
 def parcel_upload(request):
     form = ParcelUploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        return _upload_page(request, parcel_form=form, status=422)
+        return _upload_page(request, parcel_form=form, status=FORM_INVALID_STATUS)
     upload = form.cleaned_data["file"]
     if upload.size > settings.MAX_PARCEL_FILE_BYTES:
         form.add_error("file", gettext("The file is %(size)s bytes; the limit is %(limit)s bytes.") % {
@@ -110,7 +111,7 @@ def parcel_upload(request):
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         form.add_error("file", gettext("This file is not GeoJSON (JSON could not be read: %(reason)s).") % {
             "reason": exc})
-        return _upload_page(request, parcel_form=form, status=422)
+        return _upload_page(request, parcel_form=form, status=FORM_INVALID_STATUS)  # a body that does not parse
     county = user_county_code(request.user)
     try:
         if county is None:
@@ -119,14 +120,14 @@ def parcel_upload(request):
                                 allowed_county=county)
     except ParcelError as exc:
         for problem in exc.problems:
-            field = "crs" if problem["index"] is None and "CRS" in problem["detail"] else "file"
+            field = exc.field or "file"
             where = "" if problem["index"] is None else gettext("feature %(index)s%(code)s: ") % {
                 "index": problem["index"], "code": f" ({problem['code']})" if problem.get("code") else ""}
             form.add_error(field, where + translated(problem["detail"]))
-        return _upload_page(request, parcel_form=form, status=422)
+        return _upload_page(request, parcel_form=form, status=exc.http_status, problem=exc)  # 409: a duplicate
     except CountyScopeError as exc:
         form.add_error("file", problem_detail(exc))
-        return _upload_page(request, parcel_form=form, status=403)
+        return _upload_page(request, parcel_form=form, status=exc.http_status, problem=exc)
     messages.success(request, gettext("%(count)s parcels imported (%(area).1f ha).") % {
         "count": len(parcels), "area": sum(p.area_ha for p in parcels)})
     return redirect("page-upload")

@@ -47,7 +47,7 @@ def parse_crs(crs: str | None) -> CRS:
         return CRS.from_user_input(crs)
     except CRSError as exc:
         raise ParcelError([parcel_problem(None, None, gettext_noop("unknown CRS %(crs)s: %(reason)s"), crs=repr(crs),
-                                          reason=str(exc))]) from None
+                                          reason=str(exc))], field="crs") from None
 
 
 def _to_lonlat(geometry: BaseGeometry, crs: CRS) -> BaseGeometry:

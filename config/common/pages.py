@@ -57,8 +57,9 @@ def show_refusal(form, exc: BaseException, *, fields: dict[str, str] | None = No
 
 def refused(response, exc: BaseException | None):
     """Mark `response` with the problem type of `exc`, so that a client or a test sees the API's refusal."""
-    if exc is not None:
-        response[PROBLEM_HEADER] = problem_type_of(exc).uri
+    known = problem_type_of(exc) if exc is not None else None
+    if known is not None:
+        response[PROBLEM_HEADER] = known.uri
     return response
 
 

@@ -236,3 +236,102 @@ def test_a_refusal_reads_in_chinese_on_both_doors(scene):
                           content_type="application/json", **EN)
     assert english.json()["detail"] == (f"asset {code} cannot be transferred while pledge {pledge.id} is active "
                                         f"(pledgee party {scene.other_bank.id}, 1000.00 CNY)")
+
+
+# --- uploads, runs and methods (geo and accounting) --------------------------------------------------------------
+
+def _upload(name: str, data: bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data)
+
+
+def _both(scene, who: str, api: tuple, page: tuple):
+    """POST through both doors as `who`: api = (path, kwargs for the client), page = (path, form data)."""
+    api_client, page_client = Client(), Client()
+    api_client.force_login(scene.people[who])
+    page_client.force_login(scene.people[who])
+    return api_client.post(api[0], **api[1], **EN), page_client.post(page[0], page[1], **EN)
+
+
+def _same(api, page, status: int, problem: str | None):
+    got = (api.status_code, page.status_code,
+           api.json().get("type") if problem else None, page.get("Tanhui-Problem"))
+    assert got == (status, status, f"/problems/{problem}" if problem else None,
+                   f"/problems/{problem}" if problem else None)
+
+
+@pytest.mark.parametrize(("case", "who", "fields", "status", "problem"), [
+    ("a bank may not upload", "bank", {"epoch": 2021, "legend": "clcd"}, 403, None),
+    ("no epoch", "bureau", {"legend": "clcd"}, 400, None),
+    ("not a raster", "bureau", {"epoch": 2021, "legend": "clcd"}, 422, "invalid-raster"),
+    ("an unknown legend", "bureau", {"epoch": 2021, "legend": "no-such-legend"}, 422, "invalid-legend"),
+])
+def test_raster_upload_refusals_agree(scene, case, who, fields, status, problem):
+    before = scene.county.run.raster.__class__.objects.count()
+    api, page = _both(scene, who,
+                      ("/api/rasters/", {"data": {**fields, "file": _upload("x.tif", b"this is not an image")}}),
+                      ("/bureau/upload/raster/", {**fields, "file": _upload("x.tif", b"this is not an image")}))
+    _same(api, page, status, problem)
+    assert scene.county.run.raster.__class__.objects.count() == before
+
+
+def test_parcel_upload_refusals_agree(scene):
+    import json
+
+    from geo.models import Parcel
+    from tests.pages.conftest import parcels_geojson
+
+    before = Parcel.objects.count()
+    outside = parcels_geojson(codes=("X-1",))
+    outside["features"][0]["properties"]["county"] = "12"
+    taken = parcels_geojson(codes=("F-1",))  # already imported for the county
+    for collection, status, problem in ((outside, 422, "invalid-parcels"), (taken, 409, "duplicate-parcel")):
+        body = json.dumps(collection)
+        api, page = _both(scene, "bureau", ("/api/parcels/", {"data": body, "content_type": "application/json"}),
+                          ("/bureau/upload/parcels/", {"file": _upload("p.geojson", body.encode())}))
+        _same(api, page, status, problem)
+    api, page = _both(scene, "bank", ("/api/parcels/", {"data": json.dumps(outside),
+                                                         "content_type": "application/json"}),
+                      ("/bureau/upload/parcels/", {"file": _upload("p.geojson", json.dumps(outside).encode())}))
+    _same(api, page, 403, None)
+    assert Parcel.objects.count() == before
+
+
+def test_run_start_refusals_agree(scene):
+    run = scene.county.run
+    runs_before = AccountingRun.objects.count()
+    api_body = {"method_version": run.method_version_id, "raster": run.raster_id, "county": COUNTY,
+                "price_per_tC": "100", "currency": "CNY"}
+    page_form = {"method_version": run.method_version_id, "raster": run.raster_id, "price_per_t_c": "100",
+                 "currency": "CNY", "discount_rate_pct": "0"}
+    api, page = _both(scene, "bureau", ("/api/runs/", {"data": api_body, "content_type": "application/json"}),
+                      ("/runs/start/", page_form))
+    _same(api, page, 422, "invalid-run")  # a price needs a second epoch
+    api, page = _both(scene, "exchange", ("/api/runs/", {"data": api_body, "content_type": "application/json"}),
+                      ("/runs/start/", page_form))
+    _same(api, page, 403, None)
+    assert AccountingRun.objects.count() == runs_before
+
+
+def test_the_same_invest_table_is_one_method_version_through_both_doors(scene):
+    """Seen before: the page dropped LULC_Name, so one InVEST table gave two method versions with two hashes."""
+    from accounting.models import MethodVersion
+    from tests.pages.conftest import POOL_TABLE_CSV
+
+    client = Client()
+    client.force_login(scene.people["bureau"])
+    versions = MethodVersion.objects.count()  # the county's run already used this table, read from the CSV
+    page = client.post("/runs/methods/", {"name": "InVEST table", "pool_table": _upload(
+        "pools.csv", POOL_TABLE_CSV.encode())}, **EN)
+    assert page.status_code == 302
+    # The same table as JSON, written out by hand from the CSV (lucode, LULC_Name, c_above, c_below, c_soil, c_dead).
+    pools = [{"lucode": 2, "lulc_name": "Forest", "c_above": 120, "c_below": 30, "c_soil": 80, "c_dead": 10},
+             {"lucode": 4, "lulc_name": "Grassland", "c_above": 2.5, "c_below": 10, "c_soil": 60, "c_dead": 0}]
+    api = client.post("/api/methods/", {"kind": "pool_table", "name": "InVEST table", "parameters": {"pools": pools}},
+                      content_type="application/json", **EN)
+    assert api.status_code == 200  # already published: the same version
+    version = MethodVersion.objects.get(id=api.json()["id"])
+    assert version.id == scene.county.run.method_version_id
+    assert [p["lulc_name"] for p in version.parameters["pools"]] == ["Forest", "Grassland"]
+    assert MethodVersion.objects.count() == versions
