@@ -93,8 +93,3 @@ def roles_of_user(context):
     """The signed-in user's roles, e.g. {"bureau"}."""
     request = context.get("request")
     return user_roles(request.user) if request is not None else set()
-
-
-@register.filter
-def get_item(mapping, key):
-    return mapping.get(key) if hasattr(mapping, "get") else None

@@ -40,14 +40,6 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
 
 
-def parse_timestamp(text: str) -> datetime:
-    """The aware UTC datetime of a `format_timestamp` string; raises EntryPayloadError on any other shape."""
-    try:
-        return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
-    except (TypeError, ValueError):
-        raise EntryPayloadError(f"timestamp {text!r} is not RFC 3339 UTC like 2026-03-01T08:30:00.000000Z") from None
-
-
 def check_payload(value: object, where: str = "payload") -> None:
     """Raise EntryPayloadError naming the first value that entry bytes cannot carry exactly."""
     if value is None or isinstance(value, bool):
