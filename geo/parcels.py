@@ -123,9 +123,12 @@ def _check_geometry(raw, source_crs: CRS, bad) -> BaseGeometry | None:
     if raw.get("type") not in ("Polygon", "MultiPolygon"):
         bad(gettext_noop("geometry must be a Polygon or MultiPolygon; got %(got)s"), got=repr(raw.get("type")))
         return None
+    if "coordinates" not in raw:
+        bad(gettext_noop("geometry has no coordinates"))
+        return None
     try:
         geometry = shape(raw)
-    except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, shapely.errors.GEOSException) as exc:
         bad(gettext_noop("geometry cannot be read: %(reason)s"), reason=str(exc))
         return None
     if geometry.is_empty:

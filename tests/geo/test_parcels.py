@@ -207,3 +207,15 @@ def test_import_parcels_command(tmp_path, capsys):
     with pytest.raises(CommandError, match=expected):
         call_command("import_parcels", str(bad))
     assert list(Parcel.objects.values_list("code", flat=True)) == ["M-1"]
+
+
+def test_a_geometry_without_coordinates_is_refused_by_name():
+    """Found by schemathesis: {"type": "Polygon"} with no coordinates was a 500 (KeyError in shapely)."""
+    from geo.errors import ParcelError
+    from geo.parcels import parse_feature_collection
+
+    collection = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Polygon"}, "properties": {"code": "A", "county": "510727"}}]}
+    with pytest.raises(ParcelError) as refused:
+        parse_feature_collection(collection)
+    assert [str(p["detail"]) for p in refused.value.problems] == ["geometry has no coordinates"]
