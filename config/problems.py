@@ -43,8 +43,12 @@ def problem_exception_handler(exc, context):
             # e.g. MethodParameterError: {parameter path: what is wrong}
             extensions.setdefault("errors", [{"pointer": f"#/parameters/{path.replace('.', '/')}",
                                               "detail": translated(why)} for path, why in sorted(exc.problems.items())])
+        detail = problem_detail(exc)
+        field = getattr(exc, "field", None)
+        if isinstance(field, str) and field:  # the request field at fault, as a validation error names it
+            extensions.setdefault("errors", [{"pointer": f"#/{field}", "detail": detail}])
         return problem_response(status=known.status, type_uri=known.uri, title=gettext(known.title),
-                                detail=problem_detail(exc), instance=instance, **extensions)
+                                detail=detail, instance=instance, **extensions)
 
     if isinstance(exc, DjangoValidationError):
         exc = drf.ValidationError(as_serializer_error(exc))

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import get_language, gettext, gettext_noop
 from rest_framework.response import Response
+
+from config.common.pagetags import LABELS
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -53,6 +55,18 @@ def problem_type_of(exc: BaseException) -> ProblemType | None:
     return None
 
 
+# Message values that are codes of the field's vocabulary (a status, a party kind, a rights type): shown by their
+# label in a language other than English, where the code itself would read as a foreign word. The problem's
+# extension members keep the codes.
+VOCABULARY_PARAMS = {"asset_status", "pledge_status", "run_status", "party_kind", "kind", "rights_type"}
+
+
+def _named(name: str, value):
+    if name not in VOCABULARY_PARAMS or not isinstance(value, str) or (get_language() or "en").startswith("en"):
+        return value
+    return str(LABELS.get(value, value))  # the pages' labels for the same codes
+
+
 def translated(value):
     """`value` in the active language. A message (anything with a `message_template` string and `message_params`:
     a TranslatableMessage or a TranslatableError) is its template translated, then filled with its values, each
@@ -65,7 +79,8 @@ def translated(value):
             return gettext(separator).join(str(translated(part)) for part in parts)
         if not template:
             return ""  # gettext("") is the catalog's header
-        params = {name: translated(item) for name, item in (getattr(value, "message_params", None) or {}).items()}
+        params = {name: _named(name, translated(item))
+                  for name, item in (getattr(value, "message_params", None) or {}).items()}
         if not params:
             return gettext(template)
         try:

@@ -90,7 +90,9 @@ def party_get(*, party_id: int, field: str) -> Party:
     """The party a request names under `field`; RegistryInputError (422) when there is none."""
     party = Party.objects.filter(id=party_id).first()
     if party is None:
-        raise RegistryInputError(gettext_noop("%(field)s: no party %(party_id)s"), field=field, party_id=party_id)
+        # `name` carries the field into the sentence: `field` itself is the error's pointer, not a message value.
+        raise RegistryInputError(gettext_noop("%(name)s: no party %(party_id)s"), field=field, name=field,
+                                 party_id=party_id)
     return party
 
 

@@ -335,3 +335,33 @@ def test_the_same_invest_table_is_one_method_version_through_both_doors(scene):
     assert version.id == scene.county.run.method_version_id
     assert [p["lulc_name"] for p in version.parameters["pools"]] == ["Forest", "Grassland"]
     assert MethodVersion.objects.count() == versions
+
+
+def test_a_refusal_names_its_field_and_fills_every_value(scene):
+    """Seen before: "%(field)s: no party %(party_id)s" came out unfilled, and the API's 422 named no field."""
+    client = Client()
+    client.force_login(scene.people["exchange"])
+    code = scene.registered.code
+    api = client.post(f"/api/assets/{code}/transfers/", {"to_holder": 999999}, content_type="application/json", **EN)
+    assert api.status_code == 422
+    assert api.json()["detail"] == "to_holder: no party 999999"
+    assert api.json()["errors"] == [{"pointer": "#/to_holder", "detail": "to_holder: no party 999999"}]
+    page = client.post(f"/assets/{code}/transfer/", {"to_holder": 999999}, **EN).content.decode()
+    assert "to_holder: no party 999999" in page
+
+
+def test_codes_inside_a_chinese_message_read_as_their_labels(scene):
+    """Seen before: 主体 7 是 bank，不是权利人 — the party kind and the asset status stayed English codes."""
+    client = Client()
+    client.force_login(scene.people["exchange"])
+    zh = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
+    pledge = scene.pledge
+    registry.pledge_release(pledge=pledge, released_by=scene.other_bank)
+    api = client.post(f"/api/assets/{scene.county.asset.code}/transfers/", {"to_holder": scene.county.bank.id},
+                      content_type="application/json", **zh)
+    assert api.json()["detail"] == f"主体 {scene.county.bank.id} 是银行，不是权利人"
+    assert api.json()["party_kind"] == "bank"  # the member keeps the code
+    bank = Client()
+    bank.force_login(scene.people["other_bank"])
+    again = bank.post(f"/api/pledges/{pledge.id}/release/", **zh)
+    assert again.json()["detail"] == f"质押 {pledge.id} 的状态为已解除；只有有效的质押才能解除"
