@@ -353,10 +353,12 @@ def pledge_create(*, asset: Asset, pledgee: Party, amount: Decimal, currency: st
     if not amount.is_finite() or amount < MONEY_QUANTUM or amount != amount.quantize(MONEY_QUANTUM):
         raise RegistryInputError(gettext_noop("amount must be at least 0.01 with at most two decimals, got "
                                               "%(amount)s"), field="amount", amount=str(amount))
-    ltv = Decimal(ltv_limit_pct if ltv_limit_pct is not None else settings.PLEDGE_LTV_LIMIT_PCT)
-    if not Decimal(0) < ltv <= Decimal(100):
-        raise RegistryInputError(gettext_noop("ltv_limit_pct must be in (0, 100], got %(ltv_limit_pct)s"),
-                                 field="ltv_limit_pct", ltv_limit_pct=str(ltv))
+    policy = Decimal(settings.PLEDGE_LTV_LIMIT_PCT)  # the registry's, not the bank's: a bank may ask for less
+    ltv = Decimal(ltv_limit_pct) if ltv_limit_pct is not None else policy
+    if not Decimal(0) < ltv <= policy:
+        raise RegistryInputError(gettext_noop("ltv_limit_pct must be above 0 and at most the registry's limit of "
+                                              "%(policy_pct)s, got %(ltv_limit_pct)s"), field="ltv_limit_pct",
+                                 policy_pct=str(policy), ltv_limit_pct=str(ltv))
     if not 1 <= term_months <= PLEDGE_TERM_MONTHS_MAX:
         raise RegistryInputError(gettext_noop("term_months must be from 1 to %(max_term_months)s, got "
                                               "%(term_months)s"), field="term_months",

@@ -46,7 +46,7 @@ def history(roles):
     p2 = registry.pledge_create(asset=a, pledgee=roles.bank2_party, amount=1000, currency="CNY", term_months=6)
     registry.pledge_enforce(pledge=p2, enforced_by=roles.bank2_party, nominee=roles.holder)
     registry.pledge_create(asset=b, pledgee=roles.bank_party, amount=70000, currency="CNY", term_months=12,
-                           ltv_limit_pct=60)
+                           ltv_limit_pct=40)
     registry.asset_retire(asset=a, beneficiary="Chengdu Metro", reason="offset")
     return a, b
 

@@ -97,8 +97,8 @@ def test_pledges_up_to_the_limit_of_the_lower_bound_then_409(roles, valued):
 def test_the_strictest_ltv_among_active_pledges_applies(roles, valued):
     assert pledge(roles.bank, valued.code, "40000", ltv_limit_pct="20").status_code == 201
     # 20% × 234666.67 = 46933.334: a second pledge of 10000 would make 50000 > 46933.334
-    assert pledge(roles.bank2, valued.code, "10000", ltv_limit_pct="60").status_code == 409
-    assert pledge(roles.bank2, valued.code, "6933.33", ltv_limit_pct="60").status_code == 201
+    assert pledge(roles.bank2, valued.code, "10000", ltv_limit_pct="50").status_code == 409
+    assert pledge(roles.bank2, valued.code, "6933.33", ltv_limit_pct="50").status_code == 201
 
 
 @pytest.mark.parametrize(("body", "status"), [
@@ -109,6 +109,8 @@ def test_the_strictest_ltv_among_active_pledges_applies(roles, valued):
     ({"amount": "0", "currency": "CNY", "term_months": 12}, 422),
     ({"amount": "0.001", "currency": "CNY", "term_months": 12}, 422),  # below the money quantum
     ({"amount": "10", "currency": "CNY", "term_months": 12, "ltv_limit_pct": "101"}, 422),
+    # The loan-to-value limit is the registry's (PLEDGE_LTV_LIMIT_PCT, 50 here): a bank may ask for less, not more.
+    ({"amount": "10", "currency": "CNY", "term_months": 12, "ltv_limit_pct": "50.01"}, 422),
 ])
 def test_bad_pledges_change_nothing(roles, valued, body, status):
     before = ledger_state()
