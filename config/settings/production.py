@@ -25,7 +25,9 @@ REQUIRED = {  # variable: what it is, for the message that says it is missing
     "SECRET_KEY": "Django's secret key, 50 or more random characters, the same on every web machine",
     "ALLOWED_HOSTS": "the comma-separated host names the service answers to, e.g. tanhui.example.org",
     "DATABASE_URL": "the PostgreSQL registry, e.g. postgres://tanhui@db.example.org:5432/tanhui",
+    "LEDGER_ORIGIN": "the registry's checkpoint origin, e.g. tanhui.example.org/510727; the signing key's name",
 }
+MIN_SECRET_KEY_LENGTH, MIN_SECRET_KEY_UNIQUE = 50, 5  # Django's own bar (security.W009)
 SIGNING_KEY_MEANING = ("the registry's Ed25519 signing key, shared by every web machine and never generated in "
                        "production: LEDGER_SIGNING_KEY (the PRIVATE+KEY+... string) or LEDGER_SIGNING_KEY_FILE "
                        "(a readable file holding it)")
@@ -46,9 +48,14 @@ def _signing_key_problem(environ: Mapping[str, str]) -> str | None:
     else:
         return f"LEDGER_SIGNING_KEY or LEDGER_SIGNING_KEY_FILE is required ({SIGNING_KEY_MEANING})"
     try:
-        parse_signer_key(text)
+        signer = parse_signer_key(text)
     except NoteError as error:
         return f"{where}: {error}"
+    origin = environ.get("LEDGER_ORIGIN", "").strip()
+    if origin and signer.name != origin:
+        # A bank's verifier accepts a checkpoint only from the key named as its origin: every bundle would fail.
+        return (f"{where} is a key named {signer.name!r}, but LEDGER_ORIGIN is {origin!r}: they must be the same, "
+                f"or no bank can verify a checkpoint")
     return None
 
 
@@ -66,6 +73,13 @@ def production_problems(environ: Mapping[str, str]) -> list[str]:
             scheme = database_url.split(":", 1)[0]
             problems.append(f"DATABASE_URL must point at PostgreSQL (postgres://...), not {scheme!r}: the ledger's "
                             f"append-only trigger and the registry's locks need it")
+    secret_key = environ.get("SECRET_KEY", "").strip()
+    if secret_key and (len(secret_key) < MIN_SECRET_KEY_LENGTH or len(set(secret_key)) < MIN_SECRET_KEY_UNIQUE
+                       or secret_key.startswith("django-insecure")):
+        problems.append(f"SECRET_KEY is too weak: want {MIN_SECRET_KEY_LENGTH} or more random characters, "
+                        f"{MIN_SECRET_KEY_UNIQUE} or more of them different")
+    if "*" in [host.strip() for host in environ.get("ALLOWED_HOSTS", "").split(",")]:
+        problems.append("ALLOWED_HOSTS may not be '*': name the host names the service answers to")
     signing_key_problem = _signing_key_problem(environ)
     if signing_key_problem:
         problems.append(signing_key_problem)

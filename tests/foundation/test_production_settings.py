@@ -48,6 +48,7 @@ def production_env(key_file) -> dict[str, str]:
         "ALLOWED_HOSTS": "tanhui.example.org",
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
         "LEDGER_SIGNING_KEY_FILE": str(key_file),
+        "LEDGER_ORIGIN": ORIGIN,
     }
 
 
@@ -66,6 +67,7 @@ MISSING = [  # (variables removed, the words the refusal must contain)
     (["ALLOWED_HOSTS"], "ALLOWED_HOSTS is required"),
     (["DATABASE_URL"], "DATABASE_URL is required"),
     (["LEDGER_SIGNING_KEY_FILE"], "LEDGER_SIGNING_KEY or LEDGER_SIGNING_KEY_FILE is required"),
+    (["LEDGER_ORIGIN"], "LEDGER_ORIGIN is required"),
 ]
 
 
@@ -227,3 +229,18 @@ def test_configured_key_file_is_used_when_generate_is_off(settings, key_file, le
     settings.LEDGER_SIGNING_KEY_FILE = str(key_file)
     assert signing_key_load().skey == key_file.read_text().strip()
     assert not ledger_key_file.exists()
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"LEDGER_ORIGIN": "tanhui.local/registry"}, "but LEDGER_ORIGIN is 'tanhui.local/registry'"),
+    ({"SECRET_KEY": "abc"}, "SECRET_KEY is too weak"),
+    ({"SECRET_KEY": "a" * 60}, "SECRET_KEY is too weak"),
+    ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS may not be '*'"),
+])
+def test_an_unusable_value_is_refused_by_name(production_env, var_dir, change, words):
+    """Seen before: a key named otherwise than LEDGER_ORIGIN passed the checks, and every bundle then failed the
+    bank's verifier ("origin ... is not the name of the key that signed it"); a three-letter secret passed too."""
+    result = run(["manage.py", "check", "--deploy"], {**production_env, **change}, var_dir)
+    assert result.returncode != 0
+    assert PRODUCTION_CHECK in result.stderr and words in result.stderr
+
