@@ -48,7 +48,11 @@ def asset_search(request):
     if query:
         assets = assets.filter(Q(code__icontains=query) | Q(parcel__code__icontains=query)
                                | Q(holder__name__icontains=query))
-    if status in Asset.STATUS_FILTERS:
+    if status and status not in Asset.STATUS_FILTERS:  # as the API's filter refuses it
+        messages.error(request, gettext("Unknown status %(status)s; choose one of the list.") % {"status": status})
+        return render(request, "ledger/assets.html", {"assets": [], "query": query, "status": "",
+                                                      "statuses": Asset.STATUS_FILTERS}, status=FORM_INVALID_STATUS)
+    if status:
         assets = assets.with_status(status)
     shown = list(assets[:ASSETS_PER_PAGE])
     pledged = set(Pledge.objects.filter(asset__in=shown, status=Pledge.ACTIVE).values_list("asset_id", flat=True))

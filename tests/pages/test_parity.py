@@ -365,3 +365,25 @@ def test_codes_inside_a_chinese_message_read_as_their_labels(scene):
     bank.force_login(scene.people["other_bank"])
     again = bank.post(f"/api/pledges/{pledge.id}/release/", **zh)
     assert again.json()["detail"] == f"质押 {pledge.id} 的状态为已解除；只有有效的质押才能解除"
+
+
+def test_verify_answers_alike_on_both_doors(scene):
+    """A verdict, valid or not, is a 200 on both; a file that is not a bundle is the same 422 problem."""
+    client = Client()
+    client.force_login(scene.people["bank"])
+    bundle = client.get(f"/api/assets/{scene.county.asset.code}/bundle/").content
+    tampered = bundle.replace(b"Guanba village collective", b"Someone else")
+    api = client.post("/api/verify/", tampered, content_type="application/json", **EN)
+    page = client.post("/verify/", {"bundle": _upload("b.json", tampered)}, **EN)
+    assert (api.status_code, api.json()["valid"], page.status_code) == (200, False, 200)
+    api = client.post("/api/verify/", b"not json", content_type="application/json", **EN)
+    page = client.post("/verify/", {"bundle": _upload("b.json", b"not json")}, **EN)
+    assert api.status_code == page.status_code == 422
+    assert page["Tanhui-Problem"] == api.json()["type"] == "/problems/unusable-bundle"
+
+
+def test_an_unknown_status_filter_is_refused_on_both_doors(scene):
+    client = Client()
+    client.force_login(scene.people["bank"])
+    assert client.get("/api/assets/?status=bogus", **EN).status_code == 400
+    assert client.get("/assets/?status=bogus", **EN).status_code == 400
