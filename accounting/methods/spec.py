@@ -34,6 +34,9 @@ def ipcc_category_key(name: str) -> str:
     return "_".join(str(name).strip().lower().replace("-", " ").replace("_", " ").split())
 
 
+
+MAX_SAFE_INTEGER = 2**53 - 1  # the largest integer every JSON parser holds exactly (RFC 8785)
+
 @dataclass(frozen=True)
 class Param:
     """One declared parameter.
@@ -106,6 +109,11 @@ def _validate(spec: Param, value: Any, path: str, problems: dict[str, str]) -> A
                 gettext_noop("expected a number%(unit)s, got %(got)s") if t == "number" else
                 gettext_noop("expected an integer%(unit)s, got %(got)s"),
                 unit=f" ({spec.unit})" if spec.unit else "", got=repr(value))
+            return None
+        if abs(value) > MAX_SAFE_INTEGER and (isinstance(value, int) or t == "integer"):
+            # Beyond what JSON numbers (IEEE doubles) carry exactly, so the parameters could not be hashed.
+            problems[path] = TranslatableMessage(gettext_noop("expected a number within ±%(limit)s, got %(got)s"),
+                                                 limit=MAX_SAFE_INTEGER, got=repr(value))
             return None
         if t == "integer" and not float(value).is_integer():
             problems[path] = TranslatableMessage(gettext_noop("expected an integer, got %(got)s"), got=repr(value))

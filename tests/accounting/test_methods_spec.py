@@ -114,3 +114,14 @@ def test_parcel_inputs_that_contradict_each_other():
         parcel_carbon(method, area_ha_by_class={1: 1.0}, alt_area_ha_by_class={1: 1.0}, years=(2050, 2020))
     with pytest.raises(ValueError, match=">= 0"):
         parcel_carbon(method, area_ha_by_class={1: -1.0})
+
+
+def test_an_integer_beyond_what_json_carries_is_refused_not_a_500():
+    """Found by schemathesis: a lucode of 509723091000980930560 passed validation and failed hashing (a 500)."""
+    from accounting.methods.errors import MethodParameterError
+    from accounting.methods.spec import validate_method_parameters
+
+    pools = [{"lucode": 509723091000980930560, "c_above": 1, "c_below": 1, "c_soil": 1, "c_dead": 1}]
+    with pytest.raises(MethodParameterError) as refused:
+        validate_method_parameters("pool_table", {"pools": pools})
+    assert "within ±9007199254740991" in str(refused.value)
