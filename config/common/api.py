@@ -165,8 +165,8 @@ def problems(*codes: int, serializer=ProblemSerializer) -> dict:
 
 
 DURABILITY_UNCONFIRMED = ("The database did not confirm that the ledger entries this answer shows or writes are on "
-                          "disk (problem type /problems/durability-unconfirmed). A write may have committed: retry "
-                          "it with the same Idempotency-Key.")
+                          "disk (problem type /problems/durability-unconfirmed). Retry a read; a write may have "
+                          "committed, so retry it with the same Idempotency-Key.")
 
 
 def document_common_problems(result, generator, request, public):

@@ -237,7 +237,7 @@ class AssetListView(Paged, Roles, APIView):
 
     class QuerySerializer(serializers.Serializer):
         county = serializers.RegexField(r"^\d{6}$", required=False)
-        holder = serializers.IntegerField(required=False)
+        holder = serializers.IntegerField(required=False, help_text="party id of the holder (GET /api/parties/)")
         status = serializers.ChoiceField(choices=Asset.STATUS_FILTERS, required=False,
                                          help_text="a status, or `pledged` for assets with an active pledge")
         bbox = serializers.CharField(required=False, help_text="min_lon,min_lat,max_lon,max_lat (WGS84)")
@@ -257,9 +257,10 @@ class AssetListView(Paged, Roles, APIView):
             name = serializers.CharField(max_length=200)
             sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$")
 
-        parcel = serializers.IntegerField()
+        parcel = serializers.IntegerField(help_text="parcel id (GET /api/parcels/), a parcel of your county")
         rights_type = serializers.ChoiceField(choices=Asset.RIGHTS_TYPES)
-        holder = serializers.IntegerField()
+        holder = serializers.IntegerField(help_text="party id of the rights holder: a collective, company, "
+                                                     "household or individual (GET /api/parties/)")
         evidence = EvidenceSerializer(many=True)
 
     @extend_schema(operation_id="assets_list", summary="List assets", description=(
@@ -334,7 +335,8 @@ class AssetValuationView(Roles, APIView):
 
     @extend_schema_serializer(component_name="AssetValuationInput")
     class InputSerializer(serializers.Serializer):
-        run = serializers.IntegerField()
+        run = serializers.IntegerField(help_text="id of a succeeded accounting run with a result for the "
+                                                  "asset's parcel (GET /api/runs/)")
         price_per_tCO2e = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, min_value=0)
         currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
 
@@ -467,7 +469,8 @@ class AssetTransferView(Roles, APIView):
 
     @extend_schema_serializer(component_name="AssetTransferInput")
     class InputSerializer(serializers.Serializer):
-        to_holder = serializers.IntegerField()
+        to_holder = serializers.IntegerField(help_text="party id of the new holder: a collective, company, "
+                                                        "household or individual (GET /api/parties/)")
         trade_ref = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
     @extend_schema(summary="Transfer an asset", description=(
