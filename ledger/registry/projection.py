@@ -179,9 +179,9 @@ class _Tables:
         Party.objects.bulk_create(self.parties)
         assets = list(self.assets.values())
         latest = {asset.code: asset.valuation_id for asset in assets}
-        for asset in assets:
-            asset.valuation_id = None
-        Asset.objects.bulk_create(assets)  # ids in registration order, as the services gave them
+        for number, asset in enumerate(assets, start=1):  # no entry names an asset's id; the tables start at 1
+            asset.id, asset.valuation_id = number, None
+        Asset.objects.bulk_create(assets)
         ids = {asset.code: asset.pk for asset in assets}
         dependants = {Valuation: self.valuations, Pledge: list(self.pledges.values()), Transfer: self.transfers,
                       Retirement: self.retirements}
@@ -222,7 +222,7 @@ def registry_tables_rebuild(*, party_users: Mapping[int, object] | None = None) 
     first that breaks a registry rule), then becomes the rows its service wrote: a party, an asset, each
     valuation (the asset points at the latest), a pledge and its closing, a transfer, a retirement, and the
     county-year serial counters. Ids are the ones the entries name (assets, which entries name by code, are
-    numbered in registration order); created, confirmed and closed times are their entries' timestamps (the
+    numbered 1, 2, 3 ... in registration order); created, confirmed and closed times are their entries' timestamps (the
     services read their clock a moment before appending). No entry records which users acted, so registered_by
     and created_by stay empty; `party_users` ({party id: user}) gives the user who acts for a party. The
     parcels, accounting runs and results that assets and valuations point to must be in the database.

@@ -18,6 +18,7 @@ first bad line and leaves the database as it was. Nothing here is a pure core: t
 import base64
 import binascii
 import json
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -540,6 +541,22 @@ def _tables_in_use() -> list[str]:
     return found
 
 
+@contextmanager
+def _json_nesting_bounded(levels: int = 1000):
+    """Keep the recursion limit `levels` above the current depth while a backup is read. The JSON decoder
+    recurses in C once per nesting level, checked against that limit, which a dependency raises to 100,000 when
+    it is imported (py_ecc, through web3): enough to overflow the C stack on a line nested that deep. Bounded,
+    such a line raises RecursionError and is refused like any other line that is not JSON."""
+    previous, depth, frame = sys.getrecursionlimit(), 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    sys.setrecursionlimit(min(previous, depth + levels))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
+
 def ledger_import(lines: Iterable[bytes]) -> ImportReport:
     """Restore a backup file (its lines, as bytes) into an empty database, in one transaction; raise BackupError
     naming the first bad line (and roll everything back) when any check fails. The module docstring lists the
@@ -547,7 +564,7 @@ def ledger_import(lines: Iterable[bytes]) -> ImportReport:
     started = time.perf_counter()
     reader = _Lines(lines)
     named = _Named()
-    with transaction.atomic():
+    with _json_nesting_bounded(), transaction.atomic():
         in_use = _tables_in_use()
         if in_use:
             raise BackupError(None, f"the database is not empty: {', '.join(in_use)}; import_ledger restores into "

@@ -36,7 +36,7 @@ class Command(BaseCommand):
                           f"rows ({rows}); registry tables rebuilt by replay ({tables}) in {report.seconds:.1f} s")
         for party, username in sorted(report.unlinked_users.items()):
             self.stdout.write(f"  party {party} acted through user {username!r}, who does not exist here: left "
-                              "unlinked (create the user, then link it)")
+                              "unlinked (users made before the import, e.g. with create_api_user, are linked)")
         if report.current_key:
             self.stdout.write(f"  the ledger's current key is {report.current_key}: sign with its private key "
                               "(LEDGER_SIGNING_KEY or LEDGER_SIGNING_KEY_FILE), or new entries publish another")
