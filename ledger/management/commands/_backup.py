@@ -30,6 +30,7 @@ from typing import IO
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core import serializers
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.management.color import no_style
 from django.core.serializers.base import DeserializationError
 from django.db import DatabaseError, connection, transaction
@@ -46,7 +47,13 @@ from ledger.core.replay import ReplayError, first_difference, price_of
 from ledger.log.api import CheckpointOutput, KeyOutput
 from ledger.log.conf import ledger_setting
 from ledger.log.models import Checkpoint, Entry, LogHead, VerifierKey
-from ledger.log.services import checkpoints_restore, entries_restore, frontier_root, verifier_keys_restore
+from ledger.log.services import (
+    checkpoints_restore,
+    entries_flush_before_showing,
+    entries_restore,
+    frontier_root,
+    verifier_keys_restore,
+)
 from ledger.log.verification import EntryChecker, ledger_verify
 from ledger.registry.models import Party
 from ledger.registry.projection import parcel_facts, registry_tables_rebuild
@@ -59,6 +66,7 @@ ROW_LABELS = tuple(model._meta.label_lower for model in ROW_MODELS)
 ENTRY_FIELDS = ("seq", "kind", "payload", "timestamp", "prev_hash", "hash", "signature", "key_id")
 CHECKPOINT_FIELDS = ("tree_size", "root_hash", "key_id", "created_at", "note")
 KEY_FIELDS = ("name", "key_id", "vkey", "created_at", "retired_at", "current")
+ROW_FIELDS = ("model", "pk", "fields")
 HEADER_FIELDS = ("format", "version", "origin", "tree_size", "root_hash", "keys", "checkpoints", "rows",
                  "party_users", "exported_at", "code_version")
 CHUNK_ROWS = 2000
@@ -171,9 +179,13 @@ def _entry_record(seq, kind, payload, timestamp, prev_hash, entry_hash, signatur
 
 def ledger_export(out: IO[str]) -> ExportReport:
     """Write the whole ledger to `out` as a backup file (the module docstring), from one snapshot, streaming:
-    memory does not grow with the number of entries (only with the number of rows entries point to)."""
+    memory does not grow with the number of entries (only with the number of rows entries point to). Returns
+    once every entry written is on disk in the database (PostgreSQL: see `entries_flush_before_showing`), so
+    that a backup never holds an entry that a crash of the database could take back; raises
+    DurabilityUnconfirmedError when that cannot be confirmed."""
     started = time.perf_counter()
     with _snapshot():
+        entries_flush_before_showing()  # waits when the snapshot's transaction ends
         head = LogHead.objects.filter(pk=1).first()
         tree_size = head.tree_size if head is not None else 0
         root = frontier_root(bytes(head.frontier)) if head is not None else frontier_root(b"")
@@ -343,6 +355,8 @@ def _header(lines: _Lines) -> _Header:
     if not isinstance(party_users, dict) or not all(
             key.isdigit() and isinstance(value, str) for key, value in party_users.items()):
         raise BackupError(1, "party_users is not an object of party ids and usernames")
+    if len(set(party_users.values())) != len(party_users):
+        raise BackupError(1, "party_users names a user for two parties; a user acts for one party")
     return _Header(origin=origin, tree_size=_integer(document["tree_size"], 1, "tree_size"),
                    root_hash=_bytes(document["root_hash"], 32, 1, "root_hash"), keys=keys, verifiers=verifiers,
                    checkpoints=_integer(document["checkpoints"], 1, "checkpoints"),
@@ -493,10 +507,14 @@ def _rows(lines: _Lines, header: _Header, named: _Named) -> dict[str, int]:
             raise BackupError(line, f"a {label} row after the {ROW_LABELS[position]} rows; want the order "
                                     f"{', '.join(ROW_LABELS)}")
         position = ROW_LABELS.index(label)
+        _fields(document, ROW_FIELDS, line, f"{label} row")
+        if not isinstance(document["fields"], dict):
+            raise BackupError(line, f"{label} {document['pk']!r}: fields is not an object")
         try:
             (restored,) = serializers.deserialize("python", [document])
-        except (DeserializationError, ValueError, TypeError) as error:
-            raise BackupError(line, f"{label} {document.get('pk')!r}: {error}") from None
+        except (DeserializationError, FieldDoesNotExist, ValidationError, LookupError, AttributeError, ValueError,
+                TypeError) as error:
+            raise BackupError(line, f"{label} {document['pk']!r}: {error}") from None
         obj = restored.object
         if obj.pk is None or obj.pk in seen[label]:
             raise BackupError(line, f"{label} {obj.pk!r}: no id, or the id again")
@@ -575,6 +593,8 @@ def ledger_import(lines: Iterable[bytes]) -> ImportReport:
             head = entries_restore(entries=_entries(reader, header, named))
         except LedgerError as error:
             raise BackupError(reader.number, str(error)) from None
+        except DatabaseError as error:  # entries go in by batches: the fault is in one up to this line
+            raise BackupError(reader.number, f"the database refused the entries up to here: {error}") from None
         root = frontier_root(head.frontier)
         if root != header.root_hash:
             raise BackupError(1, f"root_hash {header.root_hash.hex()}, but the entries give {root.hex()}")
@@ -582,6 +602,8 @@ def ledger_import(lines: Iterable[bytes]) -> ImportReport:
             checkpoint_count = checkpoints_restore(checkpoints=_checkpoints(reader, header))
         except LedgerError as error:
             raise BackupError(reader.number, str(error)) from None
+        except DatabaseError as error:
+            raise BackupError(reader.number, f"the database refused the checkpoints: {error}") from None
         rows = _rows(reader, header, named)
         reader.end(header.announces())
 
@@ -595,6 +617,8 @@ def ledger_import(lines: Iterable[bytes]) -> ImportReport:
             registry = registry_tables_rebuild(party_users=party_users)
         except ReplayError as error:
             raise BackupError(None if error.seq is None else error.seq + 2, str(error)) from None
+        except DatabaseError as error:
+            raise BackupError(None, f"the database refused the registry's rows: {error}") from None
         try:
             connection.check_constraints()
         except DatabaseError as error:

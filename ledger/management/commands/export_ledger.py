@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ledger.core.errors import LedgerError
 from ledger.management.commands._backup import ledger_export
 
 
@@ -18,7 +19,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, file: str, **options):
         if file == "-":
-            report = ledger_export(self.stdout)  # each line ends in "\n", so the wrapper adds nothing
+            try:
+                report = ledger_export(self.stdout)  # each line ends in "\n", so the wrapper adds nothing
+            except LedgerError as error:
+                raise CommandError(f"export failed: {error}") from None
             self.stderr.write(self._summary(report, "stdout"))
             return
         path = Path(file)
@@ -36,6 +40,9 @@ class Command(BaseCommand):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, path)
+        except LedgerError as error:
+            Path(temporary).unlink(missing_ok=True)
+            raise CommandError(f"export failed, {path} is unchanged: {error}") from None
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
