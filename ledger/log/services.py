@@ -298,9 +298,7 @@ def checkpoint_sign_latest(*, force: bool = False) -> Checkpoint | None:
 
 # --- restoring a backup (manage.py import_ledger) ----------------------------------------------------------------
 
-RESTORE_BATCH_ENTRIES = 2000  # entries per bulk INSERT while restoring
-
-
+RESTORE_BATCH_ENTRIES = 2000  # entries per INSERT (COPY on PostgreSQL) while restoring
 _ENTRY_COPY_POSTGRESQL = ("COPY ledger_entry (seq, kind, payload, timestamp, prev_hash, hash, signature, key_id) "
                           "FROM STDIN")
 _NODE_COPY_POSTGRESQL = "COPY ledger_treenode (node_key, hash) FROM STDIN"

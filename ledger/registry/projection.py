@@ -1,7 +1,8 @@
 """The registry's tables read back in the shape `ledger.core.replay.replay` builds from the ledger.
 
 `verify_ledger` compares the two (`ledger.registry.checks`); bundles and the API show assets and pledges in this
-shape, so that what a bank reads is what its offline replay of the entries gives.
+shape, so that what a bank reads is what its offline replay of the entries gives. The other way round,
+`registry_tables_rebuild` writes the tables from a replay of the ledger, when a backup is restored.
 """
 
 import hashlib
@@ -92,6 +93,7 @@ def registry_replay() -> dict:
 
 
 # --- the tables from the ledger: restoring a backup -------------------------------------------------------------
+
 
 class _Tables:
     """The registry's rows as the entries of a replay create and change them, kept in memory until written."""
@@ -221,11 +223,12 @@ def registry_tables_rebuild(*, party_users: Mapping[int, object] | None = None) 
     Each entry of `replay.KINDS`, in log order, is first checked by `replay.apply_entry` (ReplayError names the
     first that breaks a registry rule), then becomes the rows its service wrote: a party, an asset, each
     valuation (the asset points at the latest), a pledge and its closing, a transfer, a retirement, and the
-    county-year serial counters. Ids are the ones the entries name (assets, which entries name by code, are
-    numbered 1, 2, 3 ... in registration order); created, confirmed and closed times are their entries' timestamps (the
-    services read their clock a moment before appending). No entry records which users acted, so registered_by
-    and created_by stay empty; `party_users` ({party id: user}) gives the user who acts for a party. The
-    parcels, accounting runs and results that assets and valuations point to must be in the database.
+    county-year serial counters. Ids are the ones the entries name; assets, which entries name by code, are
+    numbered 1, 2, 3 ... in registration order. Created, confirmed and closed times are their entries'
+    timestamps (the services read their clock a moment before appending). No entry records which users acted,
+    so registered_by and created_by stay empty; `party_users` ({party id: user}) gives the user who acts for a
+    party. The parcels, accounting runs and results that assets and valuations point to must be in the
+    database.
     """
     state, tables = replay.empty_state(), _Tables(party_users or {})
     rows = (Entry.objects.filter(kind__in=replay.KINDS).order_by("seq")
