@@ -78,6 +78,36 @@ def signature_check(public_key: bytes) -> Callable[[bytes, bytes], bool]:
     return check
 
 
+class EntryChecker:
+    """Checks one entry on its own against a set of verifier keys: `fault(...)` says what is wrong with it.
+
+    Built once per set of keys (it prepares one libsodium key per key id). verify_ledger checks stored entries
+    with it, and `manage.py import_ledger` the entries of a backup before they are written."""
+
+    def __init__(self, verifiers: dict[str, note.Verifier]):
+        self.verifiers = verifiers
+        self.checks = {key_id: signature_check(verifier.public_key) for key_id, verifier in verifiers.items()}
+
+    def fault(self, *, seq: int, kind: str, payload: dict, timestamp: str, prev_hash: bytes, stored_hash: bytes,
+              signature: bytes, key_id: str) -> str | None:
+        """What is wrong with the entry, or None: its bytes (`timestamp` in the codec's RFC 3339 form) cannot be
+        encoded, do not hash to `stored_hash`, or `signature` does not verify under the key `key_id` names. The
+        link to the entry before it (seq, prev_hash) is the caller's to check."""
+        try:
+            body = codec.entry_bytes(seq=seq, kind=kind, payload=payload, timestamp=timestamp, prev_hash=prev_hash)
+        except codec.EntryPayloadError as error:
+            return f"cannot re-encode: {error}"
+        recomputed = merkle.leaf_hash(body)
+        if recomputed != stored_hash:
+            return f"hash {stored_hash.hex()} stored, but its bytes hash to {recomputed.hex()}"
+        check = self.checks.get(key_id)
+        if check is None:
+            return f"signed by key {key_id}, which is not published"
+        if not check(stored_hash, signature):
+            return f"signature does not verify under key {self.verifiers[key_id].name}+{key_id}"
+        return None
+
+
 def _check_range(first_seq: int, end_seq: int, verifiers: dict[str, note.Verifier]) -> tuple[Failure | None, bytes]:
     """Check entries first_seq..end_seq-1; return the first failure (or None) and their hashes, concatenated."""
     previous = bytes(codec.ZERO_HASH)
@@ -88,7 +118,7 @@ def _check_range(first_seq: int, end_seq: int, verifiers: dict[str, note.Verifie
         previous = bytes(row)
     hashes = bytearray()
     expected = first_seq
-    checks = {key_id: signature_check(verifier.public_key) for key_id, verifier in verifiers.items()}
+    checker = EntryChecker(verifiers)
     rows = (Entry.objects.filter(seq__gte=first_seq, seq__lt=end_seq).order_by("seq")
             .values_list("seq", "kind", "payload", "timestamp", "prev_hash", "hash", "signature", "key_id"))
     for seq, kind, payload, timestamp, prev_hash, stored_hash, signature, key_id in rows.iterator(chunk_size=5000):
@@ -98,21 +128,10 @@ def _check_range(first_seq: int, end_seq: int, verifiers: dict[str, note.Verifie
         if prev_hash != previous:
             return Failure(seq, f"prev_hash {prev_hash.hex()} does not match entry {seq - 1}'s hash "
                                 f"{previous.hex()}"), bytes(hashes)
-        try:
-            body = codec.entry_bytes(seq=seq, kind=kind, payload=payload, timestamp=codec.format_timestamp(timestamp),
-                                     prev_hash=prev_hash)
-        except codec.EntryPayloadError as error:
-            return Failure(seq, f"cannot re-encode: {error}"), bytes(hashes)
-        recomputed = merkle.leaf_hash(body)
-        if recomputed != stored_hash:
-            return Failure(seq, f"hash {stored_hash.hex()} stored, but its bytes hash to {recomputed.hex()}"), (
-                bytes(hashes))
-        check = checks.get(key_id)
-        if check is None:
-            return Failure(seq, f"signed by key {key_id}, which is not published"), bytes(hashes)
-        if not check(stored_hash, bytes(signature)):
-            return Failure(seq, f"signature does not verify under key {verifiers[key_id].name}+{key_id}"), (
-                bytes(hashes))
+        fault = checker.fault(seq=seq, kind=kind, payload=payload, timestamp=codec.format_timestamp(timestamp),
+                              prev_hash=prev_hash, stored_hash=stored_hash, signature=bytes(signature), key_id=key_id)
+        if fault is not None:
+            return Failure(seq, fault), bytes(hashes)
         hashes += stored_hash
         previous = stored_hash
         expected += 1
