@@ -20,7 +20,7 @@ class JSONTextError(TranslatableError, ValueError):
     """JSON text the service does not accept: not UTF-8, nested too deep, not JSON, a number beyond a double, NaN
     or Infinity, a lone surrogate. The caller says what the text was (a legend file, a parcel file)."""
 
-# Arrays and objects inside one another. A GeoJSON FeatureCollection of MultiPolygons needs 7, a pledge bundle 6.
+# Arrays and objects inside one another: a GeoJSON FeatureCollection of MultiPolygons needs 8, a pledge bundle 6.
 MAX_JSON_DEPTH = 64
 
 # A JSON string, or the unterminated rest of the text from an opening quote: the parser stops there too. Possessive,
@@ -29,8 +29,8 @@ _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _INNERMOST = re.compile(r"[\[{][^\[\]{}]*+[\]}]")  # an array or object with no array or object inside
 _NOT_BRACKET = re.compile(r"[^\[\]{}]++")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")  # a surrogate, or NUL
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def json_depth(text: str) -> int:
@@ -65,12 +65,14 @@ def _no_constant(name: str):
 
 
 def _check_strings(document) -> None:
-    """Refuse a lone surrogate in any string or key of `document`, walking it without recursion."""
+    """Refuse a lone surrogate or a NUL in any string or key of `document`, walking it without recursion."""
     pending = [document]
     while pending:
         value = pending.pop()
         if isinstance(value, str):
-            found = _SURROGATE.search(value)
+            found = _UNSTORABLE.search(value)
+            if found and found.group() == "\x00":
+                raise JSONTextError(gettext_noop("a JSON string holds U+0000 (NUL), which cannot be stored"))
             if found:
                 raise JSONTextError(gettext_noop("a JSON string holds a lone UTF-16 surrogate (\\u%(code)s), which "
                                                   "is not a character"), code=f"{ord(found.group()):04x}")
@@ -83,7 +85,7 @@ def _check_strings(document) -> None:
 
 def json_loads(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH):
     """Parse JSON `text` (bytes are read as UTF-8) or raise JSONTextError saying why: not UTF-8, nested
-    deeper than `max_depth`, not JSON, a number beyond a double, NaN or Infinity, or a lone surrogate."""
+    deeper than `max_depth`, not JSON, a number beyond a double, NaN or Infinity, a lone surrogate or a NUL."""
     if isinstance(text, bytes | bytearray):
         try:
             text = bytes(text).decode("utf-8")
@@ -100,6 +102,6 @@ def json_loads(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH):
         raise
     except ValueError as exc:  # JSONDecodeError, or an integer of more than 4,300 digits
         raise JSONTextError(gettext_noop("not JSON: %(reason)s"), reason=str(exc)) from None
-    if _SURROGATE_ESCAPE.search(text):
+    if _UNSTORABLE_ESCAPE.search(text):
         _check_strings(document)
     return document

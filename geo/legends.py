@@ -184,14 +184,14 @@ def legend_from_table(text: str, *, name: str = "custom") -> Legend:
     """Parse an InVEST-style CSV table: `lucode`, a name column (`name` or `lulc_name`) and `ipcc_category`.
 
     Headers are matched without regard to case, as InVEST does. A line the csv module cannot read (a field over its
-    131,072-character limit, a NUL byte) is a LegendError naming the line.
+    131,072-character limit) is a LegendError naming the line.
     """
     reader = csv.DictReader(io.StringIO(text))
     try:
         return _table_legend(reader, name)
     except csv.Error as exc:
         raise LegendError(gettext_noop("legend table line %(line)s cannot be read: %(reason)s"),
-                          line=reader.line_num, reason=str(exc), extensions={}) from None
+                          line=reader.line_num + 1, reason=str(exc), extensions={}) from None
 
 
 def _table_legend(reader: csv.DictReader, name: str) -> Legend:
@@ -238,6 +238,9 @@ def legend_from_file(data, *, name: str = "custom") -> Legend:
         raise LegendError(gettext_noop("the legend file is not UTF-8 text: byte %(position)s (0x%(byte)s) cannot be "
                                        "read"), position=exc.start, byte=f"{exc.object[exc.start]:02x}",
                           field="legend_file", extensions={}) from None
+    if "\x00" in text:  # csv reads it, and no database text column stores it
+        raise LegendError(gettext_noop("the legend file holds a NUL character (U+0000) at character %(position)s"),
+                          position=text.index("\x00"), field="legend_file")
     return legend_from_upload(text, name=name)
 
 

@@ -5,8 +5,9 @@ limit; a dependency imported at start-up (py_ecc, through web3 and eth_account) 
 200 KB body of "[[[[..." overflows the C stack and kills the process instead of raising RecursionError. `json_loads`
 therefore measures the depth first, with regular expressions and a running sum (no recursion, linear time), and
 refuses anything nested deeper than MAX_JSON_DEPTH, whatever the recursion limit is. It also refuses what parses
-but no JSON consumer can rely on (RFC 8259 section 6, RFC 7493): numbers beyond a double's range (1e400, which
-Python reads as infinity), NaN and Infinity, and strings holding a lone UTF-16 surrogate.
+but no JSON consumer can rely on (RFC 8259 sections 6 and 8.2, RFC 7493): numbers beyond a double's range (1e400,
+which Python reads as infinity), NaN and Infinity, strings holding a lone UTF-16 surrogate, and strings holding
+U+0000, which PostgreSQL text and jsonb cannot store.
 
 The standard library, and the error it raises. The same rules live in `geo.jsontext` (for the pure legend parser,
 which imports no config) and in `ledger.verifier.checks` (the offline kit imports nothing of the service); one test
@@ -22,7 +23,7 @@ from config.common.errors import JSONInputError, gettext_noop
 
 __all__ = ["MAX_JSON_DEPTH", "json_depth", "json_loads"]
 
-# Arrays and objects inside one another. A GeoJSON FeatureCollection of MultiPolygons needs 7, a pledge bundle 6.
+# Arrays and objects inside one another: a GeoJSON FeatureCollection of MultiPolygons needs 8, a pledge bundle 6.
 MAX_JSON_DEPTH = 64
 
 # A JSON string, or the unterminated rest of the text from an opening quote: the parser stops there too. Possessive,
@@ -31,8 +32,8 @@ _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _INNERMOST = re.compile(r"[\[{][^\[\]{}]*+[\]}]")  # an array or object with no array or object inside
 _NOT_BRACKET = re.compile(r"[^\[\]{}]++")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")  # a surrogate, or NUL
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def json_depth(text: str) -> int:
@@ -67,12 +68,14 @@ def _no_constant(name: str):
 
 
 def _check_strings(document) -> None:
-    """Refuse a lone surrogate in any string or key of `document`, walking it without recursion."""
+    """Refuse a lone surrogate or a NUL in any string or key of `document`, walking it without recursion."""
     pending = [document]
     while pending:
         value = pending.pop()
         if isinstance(value, str):
-            found = _SURROGATE.search(value)
+            found = _UNSTORABLE.search(value)
+            if found and found.group() == "\x00":
+                raise JSONInputError(gettext_noop("a JSON string holds U+0000 (NUL), which cannot be stored"))
             if found:
                 raise JSONInputError(gettext_noop("a JSON string holds a lone UTF-16 surrogate (\\u%(code)s), which "
                                                   "is not a character"), code=f"{ord(found.group()):04x}")
@@ -85,7 +88,7 @@ def _check_strings(document) -> None:
 
 def json_loads(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH):
     """Parse JSON `text` (bytes are read as UTF-8) or raise JSONInputError (HTTP 400) saying why: not UTF-8, nested
-    deeper than `max_depth`, not JSON, a number beyond a double, NaN or Infinity, or a lone surrogate."""
+    deeper than `max_depth`, not JSON, a number beyond a double, NaN or Infinity, a lone surrogate or a NUL."""
     if isinstance(text, bytes | bytearray):
         try:
             text = bytes(text).decode("utf-8")
@@ -102,6 +105,6 @@ def json_loads(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH):
         raise
     except ValueError as exc:  # JSONDecodeError, or an integer of more than 4,300 digits
         raise JSONInputError(gettext_noop("not JSON: %(reason)s"), reason=str(exc)) from None
-    if _SURROGATE_ESCAPE.search(text):
+    if _UNSTORABLE_ESCAPE.search(text):
         _check_strings(document)
     return document

@@ -1,9 +1,10 @@
 """Request body limits on every endpoint, checked from Content-Length before anything reads the body.
 
-Every POST, PUT or PATCH may send at most MAX_REQUEST_BODY_BYTES (which is also Django's DATA_UPLOAD_MAX_MEMORY_SIZE),
-unless its view names another setting (`body_limit`): the raster upload MAX_RASTER_BYTES, the parcel import
-MAX_PARCEL_FILE_BYTES, POST /api/verify/ MAX_ANONYMOUS_BODY_BYTES. A request that carries no credentials (no
-Authorization header on the API, no signed-in session) may send at most MAX_ANONYMOUS_BODY_BYTES, whatever the view.
+Every POST, PUT or PATCH may send at most MAX_REQUEST_BODY_BYTES unless its view names another setting (`body_limit`):
+the raster upload MAX_RASTER_BYTES, the parcel import MAX_PARCEL_FILE_BYTES, POST /api/verify/
+MAX_ANONYMOUS_BODY_BYTES. (Django's own DATA_UPLOAD_MAX_MEMORY_SIZE is the largest of the JSON limits, a backstop.)
+A request that carries no credentials (no Authorization header on the API, no signed-in session) may send at most
+MAX_ANONYMOUS_BODY_BYTES, whatever the view.
 A larger body is answered 413 (problem+json under /api/, plain text on the pages) without a byte of it being read.
 
 The check runs in `process_view`, before Django's CSRF check (which parses a form body) and before the view, so its

@@ -113,7 +113,9 @@ MAX_PARCEL_FILE_BYTES = env_int("MAX_PARCEL_FILE_BYTES", 200 * 1024**2)
 # limit (rasters, parcels), and at most MAX_ANONYMOUS_BODY_BYTES from a caller without credentials (POST /api/verify/).
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 32 * 1024**2)
 MAX_ANONYMOUS_BODY_BYTES = env_int("MAX_ANONYMOUS_BODY_BYTES", 20 * 1024**2)
-DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES  # what Django itself reads into memory (form fields, .body)
+# What Django itself reads into memory (request.body, which DRF's JSON parsing uses; form fields): the largest body
+# any endpoint takes as JSON, a backstop behind the limit of each (config.common.limits).
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(MAX_REQUEST_BODY_BYTES, MAX_PARCEL_FILE_BYTES, MAX_ANONYMOUS_BODY_BYTES)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
 # Uploads larger than that stream to this process's scratch folder under MEDIA_ROOT/tmp, swept when it dies.
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler",
