@@ -279,7 +279,8 @@ class RunListView(Paged, APIView):
                                                     default=Decimal(0))
         uncertainty = serializers.ChoiceField(choices=[AccountingRun.APPROACH_1, AccountingRun.APPROACH_2],
                                               default=AccountingRun.APPROACH_1)
-        seed = serializers.IntegerField(required=False, default=20260101)
+        # What the run stores (a signed 64-bit integer); a larger seed is a 400, not a database overflow.
+        seed = serializers.IntegerField(required=False, default=20260101, min_value=-(2**63), max_value=2**63 - 1)
 
         def validate(self, attrs):
             if ("parcels" in attrs) == ("county" in attrs):

@@ -1,9 +1,5 @@
 """REST doorways for rasters and parcels: check the input, call one service, serialize the result."""
 
-import contextlib
-import os
-
-from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext
 from drf_spectacular.utils import (
@@ -14,13 +10,14 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.common.api import (
     PAGE_PARAMETERS,
     ConstantField,
+    JSONParser,
     OpenObjectSerializer,
     Paged,
     page_of,
@@ -28,12 +25,11 @@ from config.common.api import (
     paginated,
     problems,
 )
-from config.common.errors import UploadTooLarge
 from config.common.roles import BUREAU, role_required
-from geo.errors import CountyScopeError, LegendError, RasterTooLargeError, gettext_noop
-from geo.legends import BUILTIN_LEGENDS, builtin_legend, legend_from_upload
+from geo.errors import CountyScopeError, LegendError, gettext_noop
+from geo.legends import BUILTIN_LEGENDS, builtin_legend, legend_from_file
 from geo.models import Parcel, Raster, user_county_code
-from geo.services import copy_upload_to_temp, parcel_import, raster_ingest
+from geo.services import parcel_import, raster_ingest, upload_on_disk
 
 
 class RasterOutput(serializers.ModelSerializer):
@@ -43,17 +39,11 @@ class RasterOutput(serializers.ModelSerializer):
                   "transform", "class_pixel_counts", "size_bytes", "original_name", "created_at"]
 
 
-def _content_length(request) -> int:
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0
-
-
 class RasterListView(Paged, APIView):
     """Land-cover rasters: list them, or upload one (a bureau)."""
 
     parser_classes = [MultiPartParser]
+    request_body_limit = "MAX_RASTER_BYTES"  # config.common.limits
 
     def get_permissions(self):
         return [role_required(BUREAU)()] if self.request.method == "POST" else super().get_permissions()
@@ -77,14 +67,14 @@ class RasterListView(Paged, APIView):
         "built-in legend by name, or `custom` with a `legend_file` (JSON, or CSV with lucode, name, "
         "ipcc_category). The raster is checked, hashed (sha256) and stored as a tiled Cloud-Optimised GeoTIFF; "
         "its pixel counts per class are returned. The same file uploaded again answers 200 with the raster "
-        "already stored; the same file with another epoch or legend is a 409."),
+        "already stored; the same file with another epoch or legend is a 409.\n\n"
+        "Only GeoTIFF and Cloud Optimized GeoTIFF files are opened (by their TIFF signature, with GDAL's GTiff driver "
+        "alone); anything else, a VRT included, is a 422 before GDAL reads it. A body over MAX_RASTER_BYTES, or a "
+        "raster whose header declares more than MAX_RASTER_PIXELS pixels (width × height × bands), is a 413 "
+        "(problem type /problems/raster-too-large for the pixels) before any pixel is read."),
         request=InputSerializer, responses={201: RasterOutput, 200: RasterOutput,
                                             **problems(400, 403, 409, 413, 422)})
     def post(self, request):
-        # Refuse an oversized body before reading it.
-        length = _content_length(request)
-        if length > settings.MAX_RASTER_BYTES:
-            raise RasterTooLargeError(length, settings.MAX_RASTER_BYTES)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         legend_name = data.validated_data["legend"]
@@ -92,19 +82,14 @@ class RasterListView(Paged, APIView):
             if "legend_file" not in data.validated_data:
                 raise LegendError(gettext_noop("legend 'custom' needs a legend_file (JSON, or CSV with lucode, name, "
                                                "ipcc_category)"), field="legend_file")
-            text = data.validated_data["legend_file"].read().decode("utf-8-sig")
-            legend = legend_from_upload(text, name=legend_name if legend_name != "custom" else "custom")
+            legend = legend_from_file(data.validated_data["legend_file"], name=legend_name)
         else:
             legend = builtin_legend(legend_name)
         upload = data.validated_data["file"]
-        temp_path = copy_upload_to_temp(upload)
-        try:
-            raster, created = raster_ingest(source_path=temp_path, original_name=upload.name or "upload.tif",
+        with upload_on_disk(upload) as path:
+            raster, created = raster_ingest(source_path=path, original_name=upload.name or "upload.tif",
                                             epoch=data.validated_data["epoch"], legend=legend,
                                             band=data.validated_data.get("band"), uploaded_by=request.user)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(temp_path)
         return Response(RasterOutput(raster).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -197,6 +182,7 @@ class ParcelImportInput(serializers.Serializer):
 
 class ParcelListView(APIView):
     parser_classes = [JSONParser]
+    request_body_limit = "MAX_PARCEL_FILE_BYTES"  # config.common.limits
 
     def get_permissions(self):
         return [role_required(BUREAU)()] if self.request.method == "POST" else super().get_permissions()
@@ -247,9 +233,6 @@ class ParcelListView(APIView):
         responses={201: ParcelFeatureCollectionOutput, **problems(400, 403, 409, 413, 422)},
     )
     def post(self, request):
-        length = _content_length(request)
-        if length > settings.MAX_PARCEL_FILE_BYTES:
-            raise UploadTooLarge(length, settings.MAX_PARCEL_FILE_BYTES)
         county = user_county_code(request.user)
         if county is None:
             raise CountyScopeError(gettext_noop("your user belongs to no county; ask an administrator to set one"))

@@ -7,8 +7,8 @@ geo imports no ledger; accounting uses these.
 import contextlib
 
 __all__ = ["CountyScopeError", "DuplicateParcelError", "LegendError", "ParcelError", "RasterConflictError",
-           "RasterError", "RasterTooLargeError", "TranslatableError", "TranslatableMessage", "ZonalError",
-           "gettext_noop", "joined_message"]
+           "RasterError", "RasterTooLargeError", "RasterTooManyPixelsError", "TranslatableError", "TranslatableMessage",
+           "ZonalError", "gettext_noop", "joined_message"]
 
 
 def gettext_noop(message: str) -> str:
@@ -108,6 +108,19 @@ class RasterTooLargeError(RasterError):
                                       "%(limit_bytes)s bytes"), size_bytes=size_bytes, limit_bytes=limit_bytes)
 
 
+class RasterTooManyPixelsError(RasterTooLargeError):
+    """A raster whose header declares more pixels (width x height x bands) than MAX_RASTER_PIXELS: refused before
+    any pixel is read, however small the file (a compressed or sparse file can declare 10^10 pixels in 77 KB). The
+    same problem type as a file too large in bytes."""
+
+    def __init__(self, *, width: int, height: int, band_count: int, limit_pixels: int):
+        pixels = width * height * band_count
+        RasterError.__init__(self, gettext_noop("the raster declares %(width)s x %(height)s pixels in %(band_count)s "
+                                                "band(s), %(pixels)s pixels in all; the limit (MAX_RASTER_PIXELS) is "
+                                                "%(limit_pixels)s"), width=width, height=height,
+                             band_count=band_count, pixels=pixels, limit_pixels=limit_pixels)
+
+
 class RasterConflictError(RasterError):
     """The same bytes are already registered with another epoch or legend."""
 
@@ -116,14 +129,20 @@ class RasterConflictError(RasterError):
     problem_title = gettext_noop("Raster already registered differently")
 
 
-def parcel_problem(index: int | None, code: str | None, detail: str, /, **params) -> dict:
-    """One bad feature of a parcel file: {"index", "code", "detail"}, the detail a translatable `detail` template
-    filled with `params`."""
-    return {"index": index, "code": code, "detail": TranslatableMessage(detail, **params)}
+def parcel_problem(index: int | None, code: str | None, detail: str, /, *, pointer: str | None = None,
+                   parameter: str | None = None, **params) -> dict:
+    """One bad feature of a parcel file: {"pointer", "index", "code", "detail"}, the detail a translatable `detail`
+    template filled with `params`. `pointer` is the JSON pointer (RFC 6901, as a URI fragment) to what is wrong in
+    the file, e.g. "#/features/3/properties/code"; by default the feature ("#/features/3"), or the whole file ("#")
+    when `index` is None. A fault of a request parameter instead (`crs`) names it as {"parameter": ...}."""
+    where = {"parameter": parameter} if parameter is not None else {
+        "pointer": pointer if pointer is not None else "#" if index is None else f"#/features/{index}"}
+    return {**where, "index": index, "code": code, "detail": TranslatableMessage(detail, **params)}
 
 
 class ParcelError(TranslatableError, ValueError):
-    """One or more features of a parcel file are unusable. `problems` lists each: {"index", "code", "detail"}
+    """One or more features of a parcel file are unusable. `problems` lists each: {"pointer", "index", "code",
+    "detail"}
     (`parcel_problem`; each detail a TranslatableMessage, so the API lists them in the caller's language)."""
 
     http_status = 422

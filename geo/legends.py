@@ -11,9 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from geo.errors import LegendError, TranslatableMessage, gettext_noop
+from geo.jsontext import JSONTextError, json_loads
 
-__all__ = ["BUILTIN_LEGENDS", "IPCC_CATEGORIES", "Legend", "LegendClass", "LegendError", "builtin_legend",
-           "legend_from_json", "legend_from_snapshot", "legend_from_table", "legend_from_upload"]
+__all__ = ["BUILTIN_LEGENDS", "IPCC_CATEGORIES", "LEGEND_FILE_MAX_BYTES", "Legend", "LegendClass", "LegendError",
+           "builtin_legend", "legend_from_file", "legend_from_json", "legend_from_snapshot", "legend_from_table",
+           "legend_from_upload"]
+
+# A legend has a line per class: a few hundred bytes each, and rarely more than a hundred classes.
+LEGEND_FILE_MAX_BYTES = 1024**2
 
 FOREST_LAND = "forest_land"
 CROPLAND = "cropland"
@@ -158,9 +163,9 @@ def _build(name: str, rows: list[tuple[int, str, str]], source: str) -> Legend:
 def legend_from_json(text: str, *, name: str = "custom") -> Legend:
     """Parse {"name": ..., "classes": [{"code": 1, "name": "...", "ipcc_category": "forest_land"}, ...]}."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LegendError(gettext_noop("legend is not valid JSON: %(reason)s"), reason=str(exc),
+        data = json_loads(text)  # a depth limit whatever the recursion limit (geo.jsontext)
+    except JSONTextError as exc:
+        raise LegendError(gettext_noop("legend is not valid JSON: %(reason)s"), reason=exc.message,
                           extensions={}) from None
     if not isinstance(data, dict) or not isinstance(data.get("classes"), list):
         raise LegendError(gettext_noop('legend JSON must be an object with a "classes" list'))
@@ -178,9 +183,18 @@ def legend_from_json(text: str, *, name: str = "custom") -> Legend:
 def legend_from_table(text: str, *, name: str = "custom") -> Legend:
     """Parse an InVEST-style CSV table: `lucode`, a name column (`name` or `lulc_name`) and `ipcc_category`.
 
-    Headers are matched without regard to case, as InVEST does.
+    Headers are matched without regard to case, as InVEST does. A line the csv module cannot read (a field over its
+    131,072-character limit) is a LegendError naming the line.
     """
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _table_legend(reader, name)
+    except csv.Error as exc:
+        raise LegendError(gettext_noop("legend table line %(line)s cannot be read: %(reason)s"),
+                          line=reader.line_num + 1, reason=str(exc), extensions={}) from None
+
+
+def _table_legend(reader: csv.DictReader, name: str) -> Legend:
     if reader.fieldnames is None:
         raise LegendError(gettext_noop("legend table is empty"))
     headers = {h.strip().lower(): h for h in reader.fieldnames if h}
@@ -200,8 +214,34 @@ def legend_from_table(text: str, *, name: str = "custom") -> Legend:
 
 
 def legend_from_upload(text: str, *, name: str = "custom") -> Legend:
-    """A custom legend as JSON (starts with '{') or as a CSV table."""
-    return legend_from_json(text, name=name) if text.lstrip().startswith("{") else legend_from_table(text, name=name)
+    """A custom legend as JSON (starts with '{') or as a CSV table. Its name (the JSON's "name", else `name`) may
+    not be a built-in legend's: a raster's legend is known by its name."""
+    legend = legend_from_json(text, name=name) if text.lstrip().startswith("{") else legend_from_table(text, name=name)
+    if legend.name in BUILTIN_LEGENDS:
+        raise LegendError(gettext_noop("a custom legend may not take the name of the built-in legend %(legend)s; "
+                                       "give it another name"), legend=repr(legend.name), field="legend",
+                          extensions={})
+    return legend
+
+
+def legend_from_file(data, *, name: str = "custom") -> Legend:
+    """A custom legend from a file's bytes, or from a binary file object (an upload): at most
+    LEGEND_FILE_MAX_BYTES of UTF-8 text (a byte-order mark is allowed), then as `legend_from_upload`."""
+    if not isinstance(data, bytes | bytearray):
+        data = data.read(LEGEND_FILE_MAX_BYTES + 1)
+    if len(data) > LEGEND_FILE_MAX_BYTES:
+        raise LegendError(gettext_noop("the legend file is larger than %(limit_bytes)s bytes"),
+                          limit_bytes=LEGEND_FILE_MAX_BYTES, field="legend_file")
+    try:
+        text = bytes(data).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LegendError(gettext_noop("the legend file is not UTF-8 text: byte %(position)s (0x%(byte)s) cannot be "
+                                       "read"), position=exc.start, byte=f"{exc.object[exc.start]:02x}",
+                          field="legend_file", extensions={}) from None
+    if "\x00" in text:  # csv reads it, and no database text column stores it
+        raise LegendError(gettext_noop("the legend file holds a NUL character (U+0000) at character %(position)s"),
+                          position=text.index("\x00"), field="legend_file")
+    return legend_from_upload(text, name=name)
 
 
 def legend_from_snapshot(data: dict) -> Legend:

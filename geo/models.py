@@ -82,7 +82,8 @@ class Parcel(models.Model):
     max_lon = models.FloatField(db_index=True)
     max_lat = models.FloatField(db_index=True)
     area_ha = models.FloatField(help_text="geodesic area on the WGS84 ellipsoid, hectares")
-    source_crs = models.CharField(max_length=64, default="EPSG:4326")
+    source_crs = models.TextField(default="EPSG:4326", help_text="the CRS the file's coordinates were in, as given "
+                                                                 "(an authority code or a WKT)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ParcelQuerySet.as_manager()

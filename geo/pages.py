@@ -1,9 +1,5 @@
 """Bureau pages for rasters and parcels: upload forms that call geo.services and show its errors by the field."""
 
-import contextlib
-import json
-import os
-
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -12,13 +8,16 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from config.common.errors import JSONInputError
+from config.common.jsonlimits import json_loads
+from config.common.limits import body_limit
 from config.common.pages import FORM_INVALID_STATUS, refused, role_page_required
 from config.common.problems import problem_detail, translated
 from config.common.roles import BUREAU
 from geo.errors import CountyScopeError, LegendError, ParcelError, RasterError, gettext_noop
-from geo.legends import BUILTIN_LEGENDS, builtin_legend, legend_from_upload
+from geo.legends import BUILTIN_LEGENDS, builtin_legend, legend_from_file
 from geo.models import Parcel, Raster, user_county_code
-from geo.services import copy_upload_to_temp, parcel_import, raster_ingest
+from geo.services import parcel_import, raster_ingest, upload_on_disk
 
 
 class RasterUploadForm(forms.Form):
@@ -58,6 +57,7 @@ def upload_page(request):
     return _upload_page(request)
 
 
+@body_limit("MAX_RASTER_BYTES")
 @require_POST
 @role_page_required(BUREAU)
 def raster_upload(request):
@@ -69,23 +69,20 @@ def raster_upload(request):
         if data["legend"] == "custom":
             if data["legend_file"] is None:
                 raise LegendError(gettext_noop("a custom legend needs a legend file"))
-            legend = legend_from_upload(data["legend_file"].read().decode("utf-8-sig"))
+            legend = legend_from_file(data["legend_file"])
         else:
             legend = builtin_legend(data["legend"])
-    except (LegendError, UnicodeDecodeError) as exc:
+    except LegendError as exc:
         form.add_error("legend_file" if data["legend"] == "custom" else "legend", problem_detail(exc))
         return _upload_page(request, raster_form=form, status=getattr(exc, "http_status", 422), problem=exc)
     upload = data["file"]
-    temp_path = copy_upload_to_temp(upload)
     try:
-        raster, created = raster_ingest(source_path=temp_path, original_name=upload.name or "upload.tif",
-                                        epoch=data["epoch"], legend=legend, uploaded_by=request.user)
+        with upload_on_disk(upload) as path:
+            raster, created = raster_ingest(source_path=path, original_name=upload.name or "upload.tif",
+                                            epoch=data["epoch"], legend=legend, uploaded_by=request.user)
     except RasterError as exc:
         form.add_error("file", problem_detail(exc))
         return _upload_page(request, raster_form=form, status=exc.http_status, problem=exc)  # 409, 413 as the API
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temp_path)
     if created:
         messages.success(request, gettext("Raster %(id)s stored: %(w)s × %(h)s pixels, epoch %(epoch)s.") % {
             "id": raster.id, "w": raster.width, "h": raster.height, "epoch": raster.epoch})
@@ -95,6 +92,7 @@ def raster_upload(request):
     return redirect("page-upload")
 
 
+@body_limit("MAX_PARCEL_FILE_BYTES")
 @require_POST
 @role_page_required(BUREAU)
 def parcel_upload(request):
@@ -107,10 +105,10 @@ def parcel_upload(request):
             "size": upload.size, "limit": settings.MAX_PARCEL_FILE_BYTES})
         return _upload_page(request, parcel_form=form, status=413)
     try:
-        collection = json.loads(upload.read().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        collection = json_loads(upload.read().removeprefix(b"\xef\xbb\xbf"))  # a depth limit (jsonlimits)
+    except JSONInputError as exc:
         form.add_error("file", gettext("This file is not GeoJSON (JSON could not be read: %(reason)s).") % {
-            "reason": exc})
+            "reason": problem_detail(exc)})
         return _upload_page(request, parcel_form=form, status=FORM_INVALID_STATUS)  # a body that does not parse
     county = user_county_code(request.user)
     try:

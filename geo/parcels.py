@@ -16,6 +16,12 @@ from geo.errors import ParcelError, gettext_noop, parcel_problem
 
 WGS84 = CRS.from_epsg(4326)
 RESERVED_PROPERTIES = ("code", "name", "county")
+# What a parcel row holds (geo.models.Parcel), checked here so that a long value is a 422 naming the feature, not a
+# database error.
+CODE_MAX_CHARS = 64
+NAME_MAX_CHARS = 255
+# A CRS as an authority code or a WKT: a projected CRS's WKT2 is 2-5 thousand characters.
+CRS_MAX_CHARS = 10_000
 
 
 @dataclass(frozen=True)
@@ -43,11 +49,17 @@ def parse_crs(crs: str | None) -> CRS:
     """`crs` as given ("EPSG:4490", "EPSG:4545", a WKT...), or WGS84 when None (RFC 7946)."""
     if not crs:
         return WGS84
+    if len(crs) > CRS_MAX_CHARS:
+        raise ParcelError([parcel_problem(None, None, gettext_noop("crs is %(length)s characters long; at most "
+                                                                   "%(max_chars)s are accepted (an authority code such "
+                                                                   "as EPSG:4545, or a WKT)"), parameter="crs",
+                                          length=len(crs), max_chars=CRS_MAX_CHARS)], field="crs")
     try:
         return CRS.from_user_input(crs)
     except CRSError as exc:
-        raise ParcelError([parcel_problem(None, None, gettext_noop("unknown CRS %(crs)s: %(reason)s"), crs=repr(crs),
-                                          reason=str(exc))], field="crs") from None
+        raise ParcelError([parcel_problem(None, None, gettext_noop("unknown CRS %(crs)s: %(reason)s"),
+                                          parameter="crs", crs=repr(crs[:200]), reason=str(exc)[:500])],
+                          field="crs") from None
 
 
 def _to_lonlat(geometry: BaseGeometry, crs: CRS) -> BaseGeometry:
@@ -71,10 +83,11 @@ def parse_feature_collection(data, *, crs: str | None = None) -> list[ParcelDraf
     source_crs = parse_crs(crs)
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise ParcelError([parcel_problem(None, None, gettext_noop('expected a GeoJSON object with "type": '
-                                                                   '"FeatureCollection"'))])
+                                                                   '"FeatureCollection"'), pointer="#/type")])
     features = data.get("features")
     if not isinstance(features, list) or not features:
-        raise ParcelError([parcel_problem(None, None, gettext_noop("the FeatureCollection has no features"))])
+        raise ParcelError([parcel_problem(None, None, gettext_noop("the FeatureCollection has no features"),
+                                          pointer="#/features")])
 
     problems: list[dict] = []
     drafts: list[ParcelDraft] = []
@@ -85,30 +98,39 @@ def parse_feature_collection(data, *, crs: str | None = None) -> list[ParcelDraf
         code = properties.get("code")
         code = str(code).strip() if code is not None else ""
 
-        def bad(detail: str, /, index=index, code=code, **params) -> None:
-            problems.append(parcel_problem(index, code or None, detail, **params))
+        def bad(detail: str, /, where: str = "", index=index, code=code, **params) -> None:
+            problems.append(parcel_problem(index, code[:CODE_MAX_CHARS] or None, detail,
+                                           pointer=f"#/features/{index}{where}", **params))
 
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             bad(gettext_noop('not a GeoJSON Feature ("type": "Feature")'))
             continue
         if not code:
-            bad(gettext_noop("property 'code' (the parcel number) is missing"))
+            bad(gettext_noop("property 'code' (the parcel number) is missing"), "/properties/code")
+        elif len(code) > CODE_MAX_CHARS:
+            bad(gettext_noop("property 'code' is %(length)s characters long; at most %(max_chars)s are accepted"),
+                "/properties/code", length=len(code), max_chars=CODE_MAX_CHARS)
+        name = str(properties.get("name") or "")
+        if len(name) > NAME_MAX_CHARS:
+            bad(gettext_noop("property 'name' is %(length)s characters long; at most %(max_chars)s are accepted"),
+                "/properties/name", length=len(name), max_chars=NAME_MAX_CHARS)
         county = str(properties.get("county", "")).strip()
         try:
             validate_county_code(county)
         except CountyCodeError as exc:
-            bad(gettext_noop("property 'county': %(reason)s"), reason=exc.message)
-        geometry = _check_geometry(feature.get("geometry"), source_crs, bad)
-        if geometry is None or not code or not county:
+            bad(gettext_noop("property 'county': %(reason)s"), "/properties/county", reason=exc.message)
+        geometry = _check_geometry(feature.get("geometry"), source_crs,
+                                   lambda detail, /, **params: bad(detail, "/geometry", **params))
+        if geometry is None or not code or not county or len(code) > CODE_MAX_CHARS or len(name) > NAME_MAX_CHARS:
             continue
         key = (county, code)
         if key in seen_codes:
             bad(gettext_noop("code %(parcel_code)s appears twice in county %(county)s (also feature %(other)s)"),
-                parcel_code=repr(code), county=county, other=seen_codes[key])
+                "/properties/code", parcel_code=repr(code), county=county, other=seen_codes[key])
             continue
         seen_codes[key] = index
         attributes = {k: v for k, v in properties.items() if k not in RESERVED_PROPERTIES}
-        drafts.append(ParcelDraft(index=index, code=code, name=str(properties.get("name") or ""), county_code=county,
+        drafts.append(ParcelDraft(index=index, code=code, name=name, county_code=county,
                                   attributes=attributes, geometry_lonlat=geometry,
                                   area_ha=geodesic_area_ha(geometry)))
     if problems:

@@ -3,7 +3,9 @@ no row and no file behind."""
 
 import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -24,15 +26,9 @@ from geo.legends import Legend
 from geo.models import Parcel, Raster
 from geo.parcels import parse_feature_collection
 from geo.rasters import inspect_raster, normalise_raster, sha256_file
+from geo.scratch import scratch_dir
 
 RASTER_FOLDER = "rasters"
-
-
-def _media_tmp_dir() -> Path:
-    # Temporary files live beside their final place so that the last step is a rename on one file system.
-    path = Path(settings.MEDIA_ROOT) / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def raster_ingest(*, source_path: str | os.PathLike, original_name: str, epoch: int, legend: Legend,
@@ -42,7 +38,9 @@ def raster_ingest(*, source_path: str | os.PathLike, original_name: str, epoch: 
     The same bytes uploaded twice are one raster: the second call returns the first (created=False), unless
     it names another epoch, legend or band (RasterConflictError). Faults raise RasterError before anything
     is written; the normalised copy is stored as MEDIA_ROOT/rasters/<sha256>.tif, and its own sha256 (what runs
-    read) as `normalised_sha256`.
+    read) as `normalised_sha256`. Only a GeoTIFF opens (`geo.geotiff`), and its declared size is checked against
+    MAX_RASTER_PIXELS before a pixel is read. Scratch files (this process's folder under MEDIA_ROOT/tmp, one file
+    system with the final place) are removed on every path.
     """
     size_bytes = os.path.getsize(source_path)
     limit = settings.MAX_RASTER_BYTES
@@ -55,10 +53,10 @@ def raster_ingest(*, source_path: str | os.PathLike, original_name: str, epoch: 
     if existing is not None:
         return _same_raster(existing, epoch=epoch, legend=legend, band=band), False
 
-    facts = inspect_raster(source_path, legend=legend, band=band)
+    facts = inspect_raster(source_path, legend=legend, band=band, max_pixels=settings.MAX_RASTER_PIXELS)
     relative = f"{RASTER_FOLDER}/{digest}.tif"
     final_path = Path(settings.MEDIA_ROOT) / relative
-    fd, tmp_name = tempfile.mkstemp(suffix=".tif", dir=_media_tmp_dir())
+    fd, tmp_name = tempfile.mkstemp(suffix=".tif", dir=scratch_dir())
     os.close(fd)
     try:
         normalise_raster(source_path, tmp_name, band=facts.band)
@@ -150,7 +148,7 @@ def parcel_import(*, feature_collection, crs: str | None = None, allowed_county:
 def _code_taken(draft) -> dict:
     return parcel_problem(draft.index, draft.code, gettext_noop("parcel code %(code)s already exists in county "
                                                                 "%(county)s"), code=repr(draft.code),
-                          county=draft.county_code)
+                          county=draft.county_code, pointer=f"#/features/{draft.index}/properties/code")
 
 
 def _taken_codes(drafts) -> set[tuple[str, str]]:
@@ -165,11 +163,20 @@ def _taken_codes(drafts) -> set[tuple[str, str]]:
     return taken
 
 
-def copy_upload_to_temp(uploaded_file) -> str:
-    """Write a Django UploadedFile to a temp file under MEDIA_ROOT/tmp and return its path (caller removes it)."""
-    fd, name = tempfile.mkstemp(suffix=Path(uploaded_file.name or "").suffix or ".tif", dir=_media_tmp_dir())
-    with os.fdopen(fd, "wb") as out:
-        for chunk in uploaded_file.chunks():
-            out.write(chunk)
-    return name
-
+@contextlib.contextmanager
+def upload_on_disk(uploaded_file) -> Iterator[str]:
+    """The path of a Django UploadedFile's bytes on disk for the block: the file Django streamed it to (in this
+    process's scratch folder, `geo.scratch.ScratchFileUploadHandler`), or, for a small upload held in memory, a
+    copy in that folder, removed when the block ends, however it ends."""
+    if hasattr(uploaded_file, "temporary_file_path"):
+        uploaded_file.file.flush()
+        yield uploaded_file.temporary_file_path()
+        return
+    fd, name = tempfile.mkstemp(suffix=Path(uploaded_file.name or "").suffix[:16] or ".tif", dir=scratch_dir())
+    try:
+        with os.fdopen(fd, "wb") as out:
+            uploaded_file.seek(0)
+            shutil.copyfileobj(uploaded_file, out)
+        yield name
+    finally:
+        _remove(name)

@@ -29,7 +29,8 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
-from geo.errors import RasterFileChangedError, ZonalError
+from geo.errors import RasterError, RasterFileChangedError, ZonalError
+from geo.geotiff import open_geotiff
 from geo.rasters import sha256_file
 from geo.zonal import (
     ClassAreas,
@@ -108,14 +109,16 @@ def open_land_cover(path, *, band: int = 1, sha256: str | None = None) -> Iterat
 
     ``sha256``, when given, is the hex digest the file's bytes must have (recorded when it was stored): the file
     is hashed before it is opened, and `RasterFileChangedError` is raised, reading nothing, when it differs.
-    Raises `ZonalError` for a band out of range, no CRS, a band that is not integer class codes, or a rotated
-    grid.
+    The file is opened as every raster of the service is (`geo.geotiff.open_geotiff`: a local GeoTIFF, the GTiff
+    driver only, no network), and read under that GDAL environment while the block runs. Raises `ZonalError` for
+    a file that is not such a GeoTIFF, a band out of range, no CRS, a band that is not integer class codes, or a
+    rotated grid.
     """
     if sha256 is not None:
         found = sha256_file(path)
         if found != sha256:
             raise RasterFileChangedError(Path(path).name, recorded_sha256=sha256, found_sha256=found)
-    with rasterio.open(path) as dataset:
+    with _geotiff(path) as dataset:
         if not 1 <= band <= dataset.count:
             raise ZonalError(f"{path}: band {band} requested, the raster has {dataset.count} band(s)")
         if dataset.crs is None:
@@ -124,6 +127,18 @@ def open_land_cover(path, *, band: int = 1, sha256: str | None = None) -> Iterat
         check_north_up(dataset.transform)
         yield LandCoverFile(str(path), band, dataset, _nodata_code(dataset.nodatavals[band - 1], dtype),
                             dataset.block_shapes[band - 1][0])
+
+
+@contextmanager
+def _geotiff(path) -> Iterator[rasterio.io.DatasetReader]:
+    """`open_geotiff`, its refusals as ZonalError."""
+    stack = ExitStack()
+    try:
+        dataset = stack.enter_context(open_geotiff(path))
+    except RasterError as exc:
+        raise ZonalError(f"{path}: {exc}") from None
+    with stack:
+        yield dataset
 
 
 @contextmanager
@@ -175,7 +190,7 @@ def _worker_start(job: ZonalJob, paths_and_bands: Sequence[tuple[str, int]]) -> 
     """Open each raster once for the life of this worker process; it ends with the pool, and the OS closes the
     files (`_worker_files` holds them open until then)."""
     global _worker_job, _worker_read
-    datasets = [(_worker_files.enter_context(rasterio.open(path)), band) for path, band in paths_and_bands]
+    datasets = [(_worker_files.enter_context(_geotiff(path)), band) for path, band in paths_and_bands]
     _worker_job, _worker_read = job, _worker_files.enter_context(_strip_reader(datasets))
 
 
@@ -228,8 +243,8 @@ def zonal_class_areas(raster: LandCoverFile | str | os.PathLike, geometries: Seq
                       workers: int | None = None) -> list[ClassAreas]:
     """Class areas of every geometry over one land-cover raster: one `ClassAreas` per geometry, in order.
 
-    ``raster``: a path to a GeoTIFF (any GDAL raster) with an integer band of class codes, a CRS and a
-    north-up transform, opened on ``band`` (default 1); or a `LandCoverFile` already open (then ``band`` is
+    ``raster``: a path to a GeoTIFF (`geo.geotiff`: GeoTIFF and COG only) with an integer band of class codes, a
+    CRS and a north-up transform, opened on ``band`` (default 1); or a `LandCoverFile` already open (then ``band`` is
     its own). The band's nodata value marks no data. ``geometries``: shapely Polygons or MultiPolygons (None or
     empty give an all-zero result) in ``geometries_crs`` (pyproj CRS or e.g. "EPSG:4326", "EPSG:4490",
     "EPSG:4544"; longitude first for geographic CRSs). They are reprojected to the raster's CRS; the raster is

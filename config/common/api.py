@@ -4,14 +4,18 @@ The serializers are the contract: each response body is produced by the serializ
 (`Serializer(instance).data`), so what the schema says is what is sent. Pages are serializers too (`page_of`).
 """
 
+from django.utils.translation import gettext_noop
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
-from rest_framework import serializers
+from rest_framework import parsers, serializers
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from config.common.errors import JSONInputError
+from config.common.jsonlimits import json_loads
+from config.common.paging import LIMIT_DESCRIPTION, LIMIT_SCHEMA, OFFSET_DESCRIPTION, OFFSET_SCHEMA
 from config.common.problems import PROBLEM_CONTENT_TYPE as PROBLEM_MEDIA_TYPE
 
 # --- fields ---------------------------------------------------------------------------------------------------
@@ -65,6 +69,24 @@ class MoneyOutput(serializers.Serializer):
     currency = serializers.CharField(help_text="ISO 4217 code, e.g. CNY")
 
 
+# --- parsing --------------------------------------------------------------------------------------------------
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser with `config.common.jsonlimits.json_loads`: a body nested too deep, a number beyond a double,
+    NaN or a lone surrogate is a 400 problem (JSONInputError), never a crash; the default parser of every view."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding") or "utf-8"
+        raw = stream.read() if stream is not None else b""
+        if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+            try:
+                raw = raw.decode(encoding)
+            except (LookupError, UnicodeDecodeError):
+                raise JSONInputError(gettext_noop("the body is not %(encoding)s text"), encoding=encoding) from None
+        return json_loads(raw)
+
+
 # --- pages ----------------------------------------------------------------------------------------------------
 
 
@@ -85,8 +107,8 @@ class Paged:
 
 # The query parameters of a page, for views that describe their page with `page_of`.
 PAGE_PARAMETERS = [
-    OpenApiParameter("limit", OpenApiTypes.INT, description="Number of results to return per page."),
-    OpenApiParameter("offset", OpenApiTypes.INT, description="The initial index from which to return the results."),
+    OpenApiParameter("limit", LIMIT_SCHEMA, description=LIMIT_DESCRIPTION),
+    OpenApiParameter("offset", OFFSET_SCHEMA, description=OFFSET_DESCRIPTION),
 ]
 
 
@@ -123,7 +145,10 @@ def page_response(request, view, queryset, page_serializer: type[serializers.Ser
 
 class ProblemErrorSerializer(serializers.Serializer):
     pointer = serializers.CharField(required=False, help_text='JSON pointer into the request, e.g. '
-                                                              '"#/evidence/0/sha256" or "#/parameters/pools/0/c_soil"')
+                                                              '"#/evidence/0/sha256", "#/parameters/pools/0/c_soil" '
+                                                              'or "#/features/3/properties/code"')
+    parameter = serializers.CharField(required=False, help_text="the query parameter at fault, where that is what is "
+                                                                "wrong (e.g. crs), instead of a pointer")
     index = serializers.IntegerField(required=False, allow_null=True,
                                      help_text="a parcel file's feature, counted from 0 (null: the whole file)")
     code = serializers.CharField(required=False, allow_null=True, help_text="that feature's parcel code, if any")
@@ -169,16 +194,34 @@ DURABILITY_UNCONFIRMED = ("The database did not confirm that the ledger entries 
                           "committed, so retry it with the same Idempotency-Key.")
 
 
+BODY_TOO_LARGE = ("Request body too large: larger than this operation accepts (MAX_REQUEST_BODY_BYTES, "
+                  "MAX_ANONYMOUS_BODY_BYTES without credentials, or the upload limits), refused before it is read")
+
+
 def document_common_problems(result, generator, request, public):
     """drf-spectacular postprocessing hook for the problems any operation may answer: 401 where a signed-in user
-    is needed, and 503 when the ledger's entries cannot be confirmed on disk (every answer waits for that)."""
+    is needed, 400 for a bad `limit` or `offset` wherever they are taken, 413 for a request body over its limit on
+    every operation that takes a body (config.common.limits), and 503 when the ledger's entries cannot be confirmed
+    on disk (every answer waits for that)."""
     problem = {"$ref": "#/components/schemas/Problem"}
     for path_item in result.get("paths", {}).values():
-        for operation in path_item.values():
+        for method, operation in path_item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
             security = operation.get("security") or []
             if security and {} not in security:
                 operation["responses"].setdefault("401", {
                     "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}}, "description": PROBLEM_DESCRIPTIONS[401]})
+            if any(parameter.get("name") in ("limit", "offset") and parameter.get("in") == "query"
+                   for parameter in operation.get("parameters", [])):
+                operation["responses"].setdefault("400", {
+                    "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}}, "description": PROBLEM_DESCRIPTIONS[400]})
+            if "requestBody" in operation:  # a body that is not JSON the API accepts (config.common.jsonlimits)
+                operation["responses"].setdefault("400", {
+                    "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}}, "description": PROBLEM_DESCRIPTIONS[400]})
+            if method in ("post", "put", "patch"):
+                operation["responses"].setdefault("413", {
+                    "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}}, "description": BODY_TOO_LARGE})
             operation["responses"].setdefault("503", {
                 "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}}, "description": DURABILITY_UNCONFIRMED})
     return result

@@ -42,6 +42,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "config.common.limits.RequestBodyLimitMiddleware",  # before CSRF, which parses form bodies
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -104,9 +105,21 @@ STATICFILES_DIRS = [BASE_DIR / "config" / "static"] + ([BASE_DIR / "static"] if 
 WHITENOISE_USE_FINDERS = True  # serve straight from app folders, no collectstatic needed for `make run`
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MAX_RASTER_BYTES = env_int("MAX_RASTER_BYTES", 4 * 1024**3)
+# Pixels a raster may declare (width x height x bands), checked before any is read: a county of 12,000 km2 at 10 m is
+# 1.2 x 10^8; the default leaves room for a large prefecture at 10 m, or one band of a province at 30 m.
+MAX_RASTER_PIXELS = env_int("MAX_RASTER_PIXELS", 2 * 10**9)
 MAX_PARCEL_FILE_BYTES = env_int("MAX_PARCEL_FILE_BYTES", 200 * 1024**2)
-DATA_UPLOAD_MAX_MEMORY_SIZE = None  # parcel files are JSON bodies; MAX_PARCEL_FILE_BYTES bounds them
+# Request bodies (config.common.limits): every endpoint at most MAX_REQUEST_BODY_BYTES unless its view names another
+# limit (rasters, parcels), and at most MAX_ANONYMOUS_BODY_BYTES from a caller without credentials (POST /api/verify/).
+MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 32 * 1024**2)
+MAX_ANONYMOUS_BODY_BYTES = env_int("MAX_ANONYMOUS_BODY_BYTES", 20 * 1024**2)
+# What Django itself reads into memory (request.body, which DRF's JSON parsing uses; form fields): the largest body
+# any endpoint takes as JSON, a backstop behind the limit of each (config.common.limits).
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(MAX_REQUEST_BODY_BYTES, MAX_PARCEL_FILE_BYTES, MAX_ANONYMOUS_BODY_BYTES)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
+# Uploads larger than that stream to this process's scratch folder under MEDIA_ROOT/tmp, swept when it dies.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler",
+                        "geo.scratch.ScratchFileUploadHandler"]
 
 # Celery: with no broker, tasks run in-process (eager) so nothing needs installing.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
@@ -136,10 +149,17 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.problems.problem_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # JSON bodies parsed with a depth limit whatever the recursion limit (config.common.jsonlimits).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.common.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "config.common.paging.Pagination",
     "PAGE_SIZE": 100,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 1000)  # a page holds at most this many results, whatever `limit` says
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tanhui API",

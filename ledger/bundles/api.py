@@ -182,6 +182,7 @@ class VerifyView(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes = []  # anonymous by design; a stale token must not turn this into a 401
+    request_body_limit = "MAX_ANONYMOUS_BODY_BYTES"  # config.common.limits: anyone may call it, token or none
 
     @extend_schema(summary="Verify a pledge bundle", examples=[
         OpenApiExample("A bundle with the keys to trust", request_only=True, value={

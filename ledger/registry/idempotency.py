@@ -20,9 +20,23 @@ from ledger.registry.models import IdempotencyRecord
 
 
 def request_fingerprint(*, method: str, path: str, body: object) -> str:
-    """sha256 over the method, the path and the RFC 8785 canonical JSON of the parsed body."""
+    """sha256 over the method, the path and the RFC 8785 canonical JSON of the parsed body.
+
+    RFC 8785 holds only what I-JSON (RFC 7493) does: integers within ±(2**53 - 1), numbers a double can hold,
+    strings of Unicode characters. A body beyond that cannot be fingerprinted, so a retry could not be recognised:
+    RegistryInputError (422), nothing done. (The API's JSON parser already refuses 1e400, NaN and lone surrogates.)
+    """
     digest = hashlib.sha256(f"{method.upper()} {path}\n".encode())
-    digest.update(rfc8785.dumps(body if body is not None else {}))
+    try:
+        canonical = rfc8785.dumps(body if body is not None else {})
+    except rfc8785.IntegerDomainError as exc:
+        raise RegistryInputError(gettext_noop("a request with an Idempotency-Key must hold integers within "
+                                              "±(2^53 - 1), which canonical JSON (RFC 8785) can represent; send "
+                                              "larger ones as strings (%(reason)s)"), reason=str(exc)) from None
+    except (rfc8785.CanonicalizationError, TypeError) as exc:
+        raise RegistryInputError(gettext_noop("a request with an Idempotency-Key must be JSON that canonical JSON "
+                                              "(RFC 8785) can represent: %(reason)s"), reason=str(exc)) from None
+    digest.update(canonical)
     return digest.hexdigest()
 
 

@@ -23,7 +23,10 @@ and BundleFormatError for input it cannot check at all (exit 2). The checks, in 
 import base64
 import binascii
 import hashlib
+import itertools
 import json
+import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -56,11 +59,59 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     return result
 
 
+# Arrays and objects inside one another: a bundle needs 6. Python's json parser recurses in C once per level, guarded
+# only by the recursion limit, which a dependency of the service raises to 100,000: measured first, without recursion.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_JSON_INNERMOST = re.compile(r"[\[{][^\[\]{}]*+[\]}]")
+_JSON_NOT_BRACKET = re.compile(r"[^\[\]{}]++")
+_JSON_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def json_depth(text: str) -> int:
+    """How deep arrays and objects nest in JSON `text`: exact for valid JSON, and never less than the depth a parser
+    reaches before it finds a fault. Linear time, no recursion: strings blanked, the innermost arrays and objects
+    collapsed twice, then the maximum of a running sum of +1 per opening and -1 per closing bracket. (The service
+    has the same function in config.common.jsonlimits; the offline kit imports nothing of the service.)"""
+    text = _JSON_STRING.sub("0", text)
+    collapsed = 0
+    for _ in range(2):
+        text, removed = _JSON_INNERMOST.subn("0", text)
+        if not removed:
+            break
+        collapsed += 1
+    brackets = _JSON_NOT_BRACKET.sub("", text)
+    return collapsed + max(0, max(itertools.accumulate(map(_JSON_STEP.__getitem__, brackets)), default=0))
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise BundleFormatError(f"not JSON a verifier can check: the number {literal[:40]} is beyond the range of a "
+                                "double")
+    return value
+
+
+def _no_constant(name: str):
+    raise BundleFormatError(f"not JSON: {name} is not a JSON value")
+
+
 def parse_json(data: bytes | str) -> object:
-    """Parse JSON strictly: BundleFormatError when it is not JSON or an object repeats a key anywhere."""
+    """Parse JSON strictly: BundleFormatError when it is not UTF-8 JSON, nests arrays and objects deeper than
+    MAX_JSON_DEPTH (checked before parsing, whatever the recursion limit), has a number beyond a double, NaN or
+    Infinity, or an object repeats a key anywhere."""
     try:
-        return json.loads(data, object_pairs_hook=_no_duplicate_keys)
-    except (ValueError, UnicodeDecodeError) as error:
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+    except UnicodeDecodeError as error:
+        raise BundleFormatError(f"not JSON: {error}") from None
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise BundleFormatError(f"not JSON a verifier can check: arrays and objects nest {depth} deep, at most "
+                                f"{MAX_JSON_DEPTH} levels are accepted", depth=depth, max_depth=MAX_JSON_DEPTH)
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_float=_finite_float,
+                          parse_constant=_no_constant)
+    except ValueError as error:
         if isinstance(error, BundleFormatError):
             raise
         raise BundleFormatError(f"not JSON: {error}") from None

@@ -51,8 +51,9 @@ def test_geo_refusal_in_chinese_and_english(api_user):
     not_polygon = "几何类型应为 Polygon 或 MultiPolygon，实际为 'Point'"
     bad_county = "属性 'county'：县级行政区划代码应为 6 位数字（GB/T 2260），实际为 '5107'"
     assert zh["detail"] == f"2 个要素有误，未导入任何地块：要素 0：{not_polygon}；要素 1：{bad_county}"
-    assert zh["errors"] == [{"index": 0, "code": "A-1", "detail": not_polygon},
-                            {"index": 1, "code": "A-2", "detail": bad_county}]
+    assert zh["errors"] == [{"pointer": "#/features/0/geometry", "index": 0, "code": "A-1", "detail": not_polygon},
+                            {"pointer": "#/features/1/properties/county", "index": 1, "code": "A-2",
+                             "detail": bad_county}]
 
     en = problem(bureau.post("/api/parcels/", _point_and_bad_county(), format="json"), 422)
     assert en["title"] == "Invalid parcels"
@@ -159,7 +160,8 @@ def test_upload_page_refusals_in_chinese(bureau_page):
     raster = bureau_page.post("/bureau/upload/raster/", {
         "file": SimpleUploadedFile("notes.tif", b"not an image"), "epoch": 2021, "legend": "clcd"}, **ZH)
     assert raster.status_code == 422
-    assert field_error(raster, "file") == "不是栅格：GDAL 无法将此文件读取为影像"
+    assert field_error(raster, "file") == ('不是 GeoTIFF：文件开头为 "not " (6e 6f 74 20)，而不是 TIFF 文件标识'
+                                           "（II*、MM*，BigTIFF 为 II+、MM+）；仅接受 GeoTIFF 和云优化 GeoTIFF（COG）")
 
     collection = parcels_geojson(codes=("X-1", "X-2"))
     collection["features"][1]["properties"]["county"] = "12"

@@ -120,6 +120,9 @@ def test_every_bad_feature_is_named_and_nothing_is_stored(bureau):
     assert response["Content-Type"] == "application/problem+json"
     errors = response.json()["errors"]
     assert [e["index"] for e in errors] == [1, 2, 3, 4, 5, 6]
+    assert [e["pointer"] for e in errors] == ["#/features/1/geometry", "#/features/2/geometry",
+                                              "#/features/3/geometry", "#/features/4/properties/code",
+                                              "#/features/5/properties/county", "#/features/6/geometry"]
     assert errors[0]["detail"] == "invalid geometry: Self-intersection[104.505 32.405]"
     assert errors[1]["detail"] == "geometry must be a Polygon or MultiPolygon; got 'Point'"
     assert errors[2]["detail"].startswith("coordinates out of range: longitude must lie in [-180, 180]")
@@ -136,7 +139,8 @@ def test_duplicate_code_in_county_is_409(bureau):
                                        feature("D-1", box(104.7, 32.4, 104.71, 32.41))))
     assert response.status_code == 409
     assert response.json()["errors"] == [
-        {"index": 1, "code": "D-1", "detail": "parcel code 'D-1' already exists in county 510727"}]
+        {"pointer": "#/features/1/properties/code", "index": 1, "code": "D-1",
+         "detail": "parcel code 'D-1' already exists in county 510727"}]
     assert list(Parcel.objects.values_list("code", flat=True)) == ["D-1"]
 
 

@@ -115,7 +115,8 @@ def _not_a_raster(tmp_path):
 @pytest.mark.parametrize(
     ("make", "fields", "detail"),
     [
-        (_not_a_raster, {}, "not a raster: GDAL cannot read this file as an image"),
+        (_not_a_raster, {}, 'not a GeoTIFF: the file starts with "parc" (70 61 72 63), not a TIFF signature (II*, '
+                            "MM*, or II+, MM+ for BigTIFF); only GeoTIFF and Cloud Optimized GeoTIFF are accepted"),
         (_no_crs, {}, "the raster has no CRS (coordinate reference system); georeference it first"),
         (_rotated, {}, "the raster's geotransform is rotated (b=2.0, d=2.0); warp it to a north-up grid first"),
         (_no_transform, {}, "the raster has no geotransform (pixel size and origin); georeference it first"),

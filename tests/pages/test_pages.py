@@ -114,7 +114,7 @@ def test_a_bad_raster_is_refused_next_to_the_file_field(client, county):
     response = client.post("/bureau/upload/raster/", {
         "file": SimpleUploadedFile("notes.tif", b"this is not an image"), "epoch": 2021, "legend": "clcd"}, **EN)
     assert response.status_code == 422
-    assert "not a raster" in field_error(response.content.decode(), "file")
+    assert "not a GeoTIFF" in field_error(response.content.decode(), "file")
 
 
 def test_a_missing_epoch_is_shown_next_to_the_epoch_field(client, county):

@@ -1,8 +1,9 @@
-import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from config.common.errors import JSONInputError
+from config.common.jsonlimits import json_loads
 from geo.errors import ParcelError
 from geo.services import parcel_import
 
@@ -16,10 +17,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, file, crs, **options):
         try:
-            data = json.loads(Path(file).read_text(encoding="utf-8-sig"))
+            data = json_loads(Path(file).read_bytes().removeprefix(b"\xef\xbb\xbf"))
         except FileNotFoundError:
             raise CommandError(f"no such file: {file}") from None
-        except json.JSONDecodeError as exc:
+        except JSONInputError as exc:
             raise CommandError(f"{file} is not JSON: {exc}") from None
         try:
             parcels = parcel_import(feature_collection=data, crs=crs)

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from geo.errors import RasterError
-from geo.legends import BUILTIN_LEGENDS, LegendError, builtin_legend, legend_from_upload
+from geo.legends import BUILTIN_LEGENDS, LegendError, builtin_legend, legend_from_file
 from geo.services import raster_ingest
 
 
@@ -25,7 +25,7 @@ class Command(BaseCommand):
             if legend in BUILTIN_LEGENDS:
                 chosen = builtin_legend(legend)
             elif Path(legend).is_file():
-                chosen = legend_from_upload(Path(legend).read_text(encoding="utf-8-sig"), name=Path(legend).stem)
+                chosen = legend_from_file(Path(legend).read_bytes(), name=Path(legend).stem)
             else:
                 chosen = builtin_legend(legend)  # raises, listing the built-in names
             raster, created = raster_ingest(source_path=source, original_name=source.name, epoch=epoch,
