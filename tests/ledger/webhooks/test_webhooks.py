@@ -149,10 +149,11 @@ def test_deliveries_whose_next_attempt_is_overdue_are_stranded(settings):
     assert never_tried_new.id not in webhooks.webhook_deliveries_stranded()
 
 
-def test_the_sweep_delivers_what_was_stranded():
+def test_the_sweep_delivers_what_was_stranded(django_capture_on_commit_callbacks):
     with Receiver() as receiver:
         stranded = _pending_delivery(receiver.url, created_minutes_ago=60)
-        assert webhooks.webhook_deliveries_resend_stranded() == [stranded.id]
+        with django_capture_on_commit_callbacks(execute=True):  # through the outbox, published once it commits
+            assert webhooks.webhook_deliveries_resend_stranded() == [stranded.id]
         assert len(receiver.received) == 1
     stranded.refresh_from_db()
     assert (stranded.status, stranded.attempts) == ("delivered", 1)
