@@ -20,6 +20,7 @@ another's tables; this module is the lowest layer that needs one, and the ledger
 """
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -28,6 +29,7 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from kombu.exceptions import KombuError
 
 log = logging.getLogger(__name__)
 SEND_BATCH = 200
@@ -65,26 +67,40 @@ class OutboxMessage(models.Model):
         return f"outbox {self.id}: {self.task}{tuple(self.args)} ({state})"
 
 
+# When this process last saw the broker fail (time.monotonic()), or None: for OUTBOX_RETRY_AFTER_S after that, a
+# publish is not tried at all, so that in an outage only one request per process and interval waits for a timeout.
+_broker_failed_at: list[float | None] = [None]
+
+
 def task_publish(name: str, *, args: Sequence = (), eta: datetime | None = None) -> None:
     """Publish task `name` once, quickly or not at all: raise TaskNotSent when the broker does not take it within
-    OUTBOX_PUBLISH_TIMEOUT_S. Without a broker (eager), hand it to the in-process runner instead; in the
-    `inline` mode of the tests it runs here and now, and its own errors propagate."""
+    OUTBOX_PUBLISH_TIMEOUT_S (redis-py's own reconnection attempts add about a second to a refused connection), or
+    at once when it failed in this process less than OUTBOX_RETRY_AFTER_S ago. Without a broker (eager), hand
+    the task to the in-process runner instead; in the `inline` mode of the tests it runs here and now, and its
+    own errors propagate."""
     app = current_app
     if eta is not None and eta <= timezone.now():
         eta = None
     if app.conf.task_always_eager:
         app.tasks[name].apply_async(args=list(args), eta=eta)
         return
+    failed_at = _broker_failed_at[0]
+    if failed_at is not None and time.monotonic() - failed_at < settings.OUTBOX_RETRY_AFTER_S:
+        raise TaskNotSent(f"not tried: the broker failed {time.monotonic() - failed_at:.1f} s ago, and is tried again "
+                          f"{settings.OUTBOX_RETRY_AFTER_S} s after that")
     timeout = settings.OUTBOX_PUBLISH_TIMEOUT_S
     options = {"socket_connect_timeout": timeout, "socket_timeout": timeout,  # Redis
                "read_timeout": timeout, "write_timeout": timeout}  # RabbitMQ (py-amqp)
-    try:
-        # A connection of its own: the shared pool's would retry, and the Redis result backend would subscribe to
-        # the task's result first (about 19 s with the broker down, then "the application must be restarted").
-        with app.connection_for_write(connect_timeout=timeout, transport_options=options) as connection:
+    # A connection of its own: the shared pool's would retry, and the Redis result backend would subscribe to the
+    # task's result first (about 19 s with the broker down, then "the application must be restarted").
+    with app.connection_for_write(connect_timeout=timeout, transport_options=options) as connection:
+        broker_errors = (KombuError, OSError, *connection.connection_errors, *connection.channel_errors)
+        try:
             app.send_task(name, args=list(args), eta=eta, connection=connection, retry=False, ignore_result=True)
-    except Exception as error:  # kombu and redis-py raise their own OperationalError, ConnectionError, OSError
-        raise TaskNotSent(f"{type(error).__name__}: {error}") from error
+        except broker_errors as error:
+            _broker_failed_at[0] = time.monotonic()
+            raise TaskNotSent(f"{type(error).__name__}: {error}") from error
+    _broker_failed_at[0] = None
 
 
 def outbox_add(model: type[OutboxMessage], *, task: str, args: Sequence = (), key: str = "",

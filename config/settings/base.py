@@ -230,8 +230,9 @@ ANCHOR_DROPPED_AFTER_S = env_int("ANCHOR_DROPPED_AFTER_S", 600)
 
 # Faults (docs/reliability.md): work to do after a commit goes through an outbox row written in the same
 # transaction, published right after commit over a connection that gives up after OUTBOX_PUBLISH_TIMEOUT_S with no
-# retry, otherwise by the sweep every OUTBOX_SWEEP_INTERVAL_S; a claim older than OUTBOX_CLAIM_S is a dead sender's;
-# sent rows are forgotten after OUTBOX_KEEP_S. A run beats its heartbeat every RUN_HEARTBEAT_S; one silent for
+# retry, otherwise by the sweep every OUTBOX_SWEEP_INTERVAL_S; after a failure a process leaves the broker alone for
+# OUTBOX_RETRY_AFTER_S; a claim older than OUTBOX_CLAIM_S is a dead sender's; sent rows are forgotten after
+# OUTBOX_KEEP_S. A run beats its heartbeat every RUN_HEARTBEAT_S; one silent for
 # RUN_STALE_AFTER_S is queued again by the sweep every RUN_SWEEP_INTERVAL_S. The broker: connections give up after
 # BROKER_CONNECT_TIMEOUT_S, a read after BROKER_SOCKET_TIMEOUT_S, and Redis hands an unacknowledged message (its
 # worker was killed) to another after BROKER_VISIBILITY_TIMEOUT_S, which must exceed the longest countdown
@@ -239,6 +240,7 @@ ANCHOR_DROPPED_AFTER_S = env_int("ANCHOR_DROPPED_AFTER_S", 600)
 # "background"), or at once in the caller ("inline": the tests).
 OUTBOX_PUBLISH_TIMEOUT_S = env_int("OUTBOX_PUBLISH_TIMEOUT_S", 1)
 OUTBOX_SWEEP_INTERVAL_S = env_int("OUTBOX_SWEEP_INTERVAL_S", 10)
+OUTBOX_RETRY_AFTER_S = env_int("OUTBOX_RETRY_AFTER_S", 5)
 OUTBOX_CLAIM_S = env_int("OUTBOX_CLAIM_S", 60)
 OUTBOX_KEEP_S = env_int("OUTBOX_KEEP_S", 24 * 3600)
 OUTBOX_SEND_AT_START = env_bool("OUTBOX_SEND_AT_START", True)
