@@ -74,10 +74,9 @@ _broker_failed_at: list[float | None] = [None]
 
 def task_publish(name: str, *, args: Sequence = (), eta: datetime | None = None) -> None:
     """Publish task `name` once, quickly or not at all: raise TaskNotSent when the broker does not take it within
-    OUTBOX_PUBLISH_TIMEOUT_S (redis-py's own reconnection attempts add about a second to a refused connection), or
-    at once when it failed in this process less than OUTBOX_RETRY_AFTER_S ago. Without a broker (eager), hand
-    the task to the in-process runner instead; in the `inline` mode of the tests it runs here and now, and its
-    own errors propagate."""
+    OUTBOX_PUBLISH_TIMEOUT_S (a refused connection fails at once), or at once when it failed in this process less
+    than OUTBOX_RETRY_AFTER_S ago. Without a broker (eager), hand the task to the in-process runner instead; in the
+    `inline` mode of the tests it runs here and now, and its own errors propagate."""
     app = current_app
     if eta is not None and eta <= timezone.now():
         eta = None
@@ -90,7 +89,8 @@ def task_publish(name: str, *, args: Sequence = (), eta: datetime | None = None)
                           f"{settings.OUTBOX_RETRY_AFTER_S} s after that")
     timeout = settings.OUTBOX_PUBLISH_TIMEOUT_S
     options = {"socket_connect_timeout": timeout, "socket_timeout": timeout,  # Redis
-               "read_timeout": timeout, "write_timeout": timeout}  # RabbitMQ (py-amqp)
+               "read_timeout": timeout, "write_timeout": timeout,  # RabbitMQ (py-amqp)
+               "max_retries": 0}  # one connection attempt (kombu retries for connect_timeout, then waits 2 s)
     # A connection of its own: the shared pool's would retry, and the Redis result backend would subscribe to the
     # task's result first (about 19 s with the broker down, then "the application must be restarted").
     with app.connection_for_write(connect_timeout=timeout, transport_options=options) as connection:
