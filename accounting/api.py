@@ -296,7 +296,9 @@ class RunListView(Paged, APIView):
         "over a land-cover `raster` with a published `method_version`. With `alt_raster` and `years` it also "
         "accounts the change between the two epochs; with `price_per_tC` it values the stocks (and the change, "
         "discounted). `uncertainty` chooses IPCC Approach 1 (error propagation) or 2 (Monte Carlo, with `seed`).\n\n"
-        "The run goes on in the background: the answer is 202 with the run and its URL in `Location`. Poll "
+        "The run goes on in the background (on a worker, or without a broker on a thread of the server): the "
+        "answer is 202 with the run, in the state it is in then (`queued`, or `running` if it has started), and "
+        "its URL in `Location`. Poll "
         "GET /api/runs/{id}/ until `status` is `succeeded` or `failed`, then read the figures per parcel at "
         "GET /api/runs/{id}/results/. Each figure says how much of its area had valid data; one bad parcel does "
         "not fail the run."),
@@ -335,6 +337,7 @@ class RunListView(Paged, APIView):
             method_version=v["method_version"], raster=v["raster"], alt_raster=v.get("alt_raster"), parcels=parcels,
             years=tuple(v["years"]) if "years" in v else None, valuation=valuation,
             uncertainty_approach=v["uncertainty"], seed=v["seed"], county_code=county, created_by=request.user)
+        run.refresh_from_db()  # its state now: queued (or running already), whatever was true at its insert
         return Response(RunOutput(run).data, status=status.HTTP_202_ACCEPTED,
                         headers={"Location": f"/api/runs/{run.id}/"})
 

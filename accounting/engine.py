@@ -183,9 +183,13 @@ def _grid_areas(zonal: ClassAreas, cell_ha: float) -> dict[int, float]:
     return {code: count * cell_ha for code, count in zonal.pixel_count_by_class.items()}
 
 
-def account_parcels(inputs: RunInputs, *, on_progress: Callable[[int, int], None] | None = None) -> RunOutcome:
+def account_parcels(inputs: RunInputs, *, on_progress: Callable[[int, int], None] | None = None,
+                    on_parcel: Callable[[int, int], None] | None = None) -> RunOutcome:
     """Run the method of `inputs` over every geometry; see RunInputs. Raises the methods' and zonal engine's
-    errors (all ValueError) for unusable inputs; nothing is written anywhere."""
+    errors (all ValueError) for unusable inputs; nothing is written anywhere.
+
+    `on_progress(done, total)` is called as the zonal engine reads raster strips, `on_parcel(done, total)` after
+    each parcel's carbon is computed (a run's service beats its heartbeat from both)."""
     if inputs.area_basis not in AREA_BASES:
         raise ValueError(f"area_basis must be one of {AREA_BASES}, got {inputs.area_basis!r}")
     if (inputs.alt_raster_path is None) != (inputs.years is None):
@@ -235,6 +239,8 @@ def account_parcels(inputs: RunInputs, *, on_progress: Callable[[int, int], None
         figures = _figures(zonal, alt, carbon)
         figures["area_basis"] = inputs.area_basis
         results.append(ParcelOutcome(label=labels[index], figures=figures))
+        if on_parcel:
+            on_parcel(index + 1, len(base_zonal))
     totals = _totals(parcels_total(carbon_results), base_zonal)
     totals["area_basis"] = inputs.area_basis
     return RunOutcome(parcels=results, totals=totals, method_parameters_sha256=method.parameters_hash,

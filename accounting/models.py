@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_noop
 
+from accounting.outbox import OutboxMessage
 from geo.errors import TranslatableError
 from geo.models import Parcel, Raster
 
@@ -79,6 +80,10 @@ class AccountingRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Who holds a running run: executions are numbered (1 for the first; one more for each that takes over a run
+    # whose worker died), and the holder beats at least every RUN_HEARTBEAT_S. Only the holder writes results.
+    attempt = models.PositiveIntegerField(default=0, help_text="the execution that holds the run (0: none yet)")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="the holder's last sign of life")
 
     class Meta:
         ordering = ["-id"]
@@ -105,3 +110,10 @@ class ParcelResult(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} parcel {self.parcel_id}: {self.stock_t_c:.3f} t C"
+
+
+class Outbox(OutboxMessage):
+    """Tasks of the accounting app to publish after their transaction commits (accounting.outbox)."""
+
+    class Meta(OutboxMessage.Meta):
+        db_table = "accounting_outbox"

@@ -135,3 +135,61 @@ def ledger_key_file(settings, tmp_path):
     settings.LEDGER_ORIGIN = "tanhui.local/test-registry"
     settings.LEDGER_CHECKPOINT_INTERVAL_S = 3600
     return tmp_path / "var" / "keys" / "ledger.skey"
+
+
+# --- a broker that is down or hangs --------------------------------------------------------------------------------
+
+class BrokerFault:
+    """Tasks published through a real (kombu, Redis transport) connection to a broker on 127.0.0.1 that refuses
+    connections (`down`) or accepts them and never answers (`hang`); `up` goes back to in-process (inline) tasks."""
+
+    def __init__(self, monkeypatch):
+        from config.celery import app
+
+        self.app, self.monkeypatch, self.hung = app, monkeypatch, None
+        self.connection_for_write = app.connection_for_write
+
+    def _publish_to(self, url: str) -> None:
+        from accounting import outbox
+
+        self.app.conf.task_always_eager = False  # _celery_mode puts it back after the test
+        outbox._broker_failed_at[0] = None  # forget what earlier tests' brokers did
+        self.monkeypatch.setattr(self.app, "connection_for_write",
+                                 lambda *_, **options: self.connection_for_write(url, **options))
+
+    def down(self) -> None:
+        import socket
+
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self._publish_to(f"redis://127.0.0.1:{port}/0")
+
+    def hang(self) -> None:
+        import socket
+
+        self.hung = socket.socket()
+        self.hung.bind(("127.0.0.1", 0))
+        self.hung.listen(64)  # the kernel completes the handshake; nobody ever reads or answers
+        self._publish_to(f"redis://127.0.0.1:{self.hung.getsockname()[1]}/0")
+
+    def up(self) -> None:
+        from accounting import outbox
+
+        self.app.conf.task_always_eager = True
+        outbox._broker_failed_at[0] = None
+        self.monkeypatch.setattr(self.app, "connection_for_write", self.connection_for_write)
+
+    def close(self) -> None:
+        from accounting import outbox
+
+        outbox._broker_failed_at[0] = None
+        if self.hung is not None:
+            self.hung.close()
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    fault = BrokerFault(monkeypatch)
+    yield fault
+    fault.close()

@@ -7,6 +7,7 @@ before importing this module, so the defaults that generate secrets here never r
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.common.env import env_bool, env_int, env_list, env_str, secret_key_from_file
 
@@ -135,7 +136,6 @@ CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", _default_result_backend
 CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the message for another worker
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -247,13 +247,60 @@ ANCHOR_RPC_TIMEOUT_S = env_int("ANCHOR_RPC_TIMEOUT_S", 5)
 ANCHOR_RETRY_BASE_S = env_int("ANCHOR_RETRY_BASE_S", 30)
 ANCHOR_RETRY_MAX_S = env_int("ANCHOR_RETRY_MAX_S", 3600)
 ANCHOR_DROPPED_AFTER_S = env_int("ANCHOR_DROPPED_AFTER_S", 600)
+
+# Faults (docs/reliability.md): work to do after a commit goes through an outbox row written in the same
+# transaction, published right after commit over a connection that gives up after OUTBOX_PUBLISH_TIMEOUT_S with no
+# retry, otherwise by the sweep every OUTBOX_SWEEP_INTERVAL_S; after a failure a process leaves the broker alone for
+# OUTBOX_RETRY_AFTER_S; a claim older than OUTBOX_CLAIM_S is a dead sender's; sent rows are forgotten after
+# OUTBOX_KEEP_S. A run beats its heartbeat every RUN_HEARTBEAT_S; one silent for
+# RUN_STALE_AFTER_S is queued again by the sweep every RUN_SWEEP_INTERVAL_S. The broker: connections give up after
+# BROKER_CONNECT_TIMEOUT_S, a read after BROKER_SOCKET_TIMEOUT_S, and Redis hands an unacknowledged message (its
+# worker was killed) to another after BROKER_VISIBILITY_TIMEOUT_S, which must exceed the longest countdown
+# (webhook backoff). Without a broker, tasks run on INPROCESS_THREADS threads of the process (INPROCESS_TASKS
+# "background"), or at once in the caller ("inline": the tests).
+OUTBOX_PUBLISH_TIMEOUT_S = env_int("OUTBOX_PUBLISH_TIMEOUT_S", 1)
+OUTBOX_SWEEP_INTERVAL_S = env_int("OUTBOX_SWEEP_INTERVAL_S", 10)
+OUTBOX_RETRY_AFTER_S = env_int("OUTBOX_RETRY_AFTER_S", 5)
+OUTBOX_CLAIM_S = env_int("OUTBOX_CLAIM_S", 60)
+OUTBOX_KEEP_S = env_int("OUTBOX_KEEP_S", 24 * 3600)
+OUTBOX_SEND_AT_START = env_bool("OUTBOX_SEND_AT_START", True)
+RUN_HEARTBEAT_S = env_int("RUN_HEARTBEAT_S", 5)
+RUN_STALE_AFTER_S = env_int("RUN_STALE_AFTER_S", 120)
+RUN_SWEEP_INTERVAL_S = env_int("RUN_SWEEP_INTERVAL_S", 60)
+BROKER_CONNECT_TIMEOUT_S = env_int("BROKER_CONNECT_TIMEOUT_S", 3)
+BROKER_SOCKET_TIMEOUT_S = env_int("BROKER_SOCKET_TIMEOUT_S", 10)
+BROKER_VISIBILITY_TIMEOUT_S = env_int("BROKER_VISIBILITY_TIMEOUT_S", 3600)
+INPROCESS_TASKS = env_str("INPROCESS_TASKS", "background")
+INPROCESS_THREADS = env_int("INPROCESS_THREADS", 2)
+if INPROCESS_TASKS not in ("background", "inline"):
+    raise ImproperlyConfigured(f"INPROCESS_TASKS must be background or inline; got {INPROCESS_TASKS!r}")
+if RUN_STALE_AFTER_S < 3 * RUN_HEARTBEAT_S:
+    raise ImproperlyConfigured(f"RUN_STALE_AFTER_S ({RUN_STALE_AFTER_S}) must be at least 3 × RUN_HEARTBEAT_S "
+                               f"({RUN_HEARTBEAT_S}), or a run that is only slow to beat is taken over")
+_LONGEST_BACKOFF_S = min(WEBHOOK_RETRY_BASE_S * 2 ** max(WEBHOOK_MAX_ATTEMPTS - 2, 0), WEBHOOK_RETRY_MAX_S)
+if CELERY_BROKER_URL and BROKER_VISIBILITY_TIMEOUT_S <= _LONGEST_BACKOFF_S:
+    raise ImproperlyConfigured(f"BROKER_VISIBILITY_TIMEOUT_S ({BROKER_VISIBILITY_TIMEOUT_S}) must exceed the longest "
+                               f"webhook backoff ({_LONGEST_BACKOFF_S} s), or Redis hands a waiting retry to a "
+                               f"second worker")
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_CONNECT_TIMEOUT_S
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = BROKER_CONNECT_TIMEOUT_S  # the Redis result backend
+CELERY_REDIS_SOCKET_TIMEOUT = BROKER_SOCKET_TIMEOUT_S
+if CELERY_BROKER_URL and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT_S,
+                                       "socket_connect_timeout": BROKER_CONNECT_TIMEOUT_S,
+                                       "socket_timeout": BROKER_SOCKET_TIMEOUT_S}
+
+# Celery beat, and without a broker the in-process runner (config.celery), which also runs them all at its start.
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
-if CELERY_BROKER_URL:  # in-process (no broker) deliveries run inline; nothing can strand them in a queue
-    CELERY_BEAT_SCHEDULE["ledger-webhook-sweep"] = {
-        "task": "ledger.webhook_deliveries_resend_stranded",
-        "schedule": WEBHOOK_SWEEP_INTERVAL_S,
-        "options": {"expires": WEBHOOK_SWEEP_INTERVAL_S},
-    }
+for _name, _task, _interval_s in (
+    ("accounting-outbox-sweep", "accounting.outbox_send_pending", OUTBOX_SWEEP_INTERVAL_S),
+    ("ledger-outbox-sweep", "ledger.outbox_send_pending", OUTBOX_SWEEP_INTERVAL_S),
+    ("accounting-stale-run-sweep", "accounting.runs_requeue_stale", RUN_SWEEP_INTERVAL_S),
+    ("ledger-webhook-sweep", "ledger.webhook_deliveries_resend_stranded", WEBHOOK_SWEEP_INTERVAL_S),
+    # Signs when entries wait uncovered and the last checkpoint is LEDGER_CHECKPOINT_INTERVAL_S old (ledger.log).
+    ("ledger-checkpoint-sweep", "ledger.checkpoint_sign_latest", env_int("LEDGER_CHECKPOINT_INTERVAL_S", 60)),
+):
+    CELERY_BEAT_SCHEDULE[_name] = {"task": _task, "schedule": _interval_s, "options": {"expires": _interval_s}}
 if ANCHOR_RPC_URL:
     CELERY_BEAT_SCHEDULE["ledger-anchoring-tick"] = {
         "task": "ledger.anchoring_tick",

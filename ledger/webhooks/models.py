@@ -1,9 +1,12 @@
-"""Webhook subscriptions, their deliveries and each delivery's attempts (the registry's tables keep their names)."""
+"""Webhook subscriptions, their deliveries and each delivery's attempts (the registry's tables keep their names),
+and the ledger's outbox of tasks to publish after commit."""
 
 from django.conf import settings
 from django.db import models
 
-__all__ = ["WebhookAttempt", "WebhookDelivery", "WebhookSubscription"]
+from accounting.outbox import OutboxMessage
+
+__all__ = ["Outbox", "WebhookAttempt", "WebhookDelivery", "WebhookSubscription"]
 
 
 class WebhookSubscription(models.Model):
@@ -65,3 +68,10 @@ class WebhookAttempt(models.Model):
 
     def __str__(self):
         return f"attempt {self.number} of delivery {self.delivery_id}"
+
+
+class Outbox(OutboxMessage):
+    """Tasks of the ledger to publish after their transaction commits (accounting.outbox): webhook attempts."""
+
+    class Meta(OutboxMessage.Meta):
+        db_table = "ledger_outbox"

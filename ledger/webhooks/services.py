@@ -1,7 +1,11 @@
 """Webhooks: signed JSON for each registry ledger entry, sent to subscribers' URLs with exponential backoff.
 
 A delivery is queued in the transaction that appends its entry (`webhook_deliveries_create`, called by the log
-for every append) and sent by a Celery task after commit; a beat sweep resends deliveries whose task was lost.
+for every append), together with a row of the ledger's outbox for its first attempt; each failed attempt writes
+the row of the next one, due after its backoff, in the transaction that logs it. The outbox publishes each row
+after its commit, or later when the broker was down (accounting.outbox); without a broker, the in-process runner
+makes the attempt on a thread of its own at its due time, never inside a request. Each task names its attempt,
+and a task for an attempt already made does nothing. A beat sweep queues again deliveries whose task was lost.
 """
 
 import hashlib
@@ -14,20 +18,21 @@ import urllib.request
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounting.outbox import outbox_add
 from ledger.core import codec, replay
 from ledger.core.errors import gettext_noop
 from ledger.log.models import Entry
 from ledger.registry.errors import RegistryInputError
 from ledger.webhooks.errors import WebhookURLError
-from ledger.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from ledger.webhooks.models import Outbox, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 WEBHOOK_DELIVER_TASK = "ledger.webhook_deliver"
 WEBHOOK_RESEND_TASK = "ledger.webhook_deliveries_resend_stranded"
+OUTBOX_SEND_TASK = "ledger.outbox_send_pending"
 SIGNATURE_HEADER = "Tanhui-Signature"
 
 
@@ -71,9 +76,16 @@ def webhook_event(entry: Entry) -> dict:
             "timestamp": codec.format_timestamp(entry.timestamp), "payload": entry.payload}
 
 
+def _attempt_queue(delivery_id: int, attempt: int, *, not_before=None) -> bool:
+    """Write the outbox row of attempt number `attempt` of `delivery_id`, in the caller's transaction; False when
+    an unsent row for that attempt is already waiting."""
+    return outbox_add(Outbox, task=WEBHOOK_DELIVER_TASK, args=[delivery_id, attempt], not_before=not_before,
+                      key=f"delivery:{delivery_id}:{attempt}") is not None
+
+
 def webhook_deliveries_create(*, entry: Entry) -> list[WebhookDelivery]:
-    """Queue one delivery of `entry` per matching active subscription, in the caller's transaction; the tasks are
-    sent when it commits."""
+    """Queue one delivery of `entry` per matching active subscription, with the outbox row of its first attempt,
+    in the caller's transaction; the attempts are published when it commits."""
     if entry.kind not in replay.KINDS:
         return []
     deliveries = [WebhookDelivery(subscription=s, entry_seq=entry.seq, event_kind=entry.kind,
@@ -82,10 +94,8 @@ def webhook_deliveries_create(*, entry: Entry) -> list[WebhookDelivery]:
                   if entry.kind in s.event_kinds or "*" in s.event_kinds]
     if deliveries:
         WebhookDelivery.objects.bulk_create(deliveries)
-        ids = list(WebhookDelivery.objects.filter(entry_seq=entry.seq).values_list("id", flat=True))
-        transaction.on_commit(lambda: [current_app.send_task(WEBHOOK_DELIVER_TASK, args=[i])
-                                       if not current_app.conf.task_always_eager
-                                       else current_app.tasks[WEBHOOK_DELIVER_TASK].delay(i) for i in ids])
+        for delivery_id in WebhookDelivery.objects.filter(entry_seq=entry.seq).values_list("id", flat=True):
+            _attempt_queue(delivery_id, 1)
     return deliveries
 
 
@@ -109,15 +119,14 @@ def webhook_deliveries_stranded(*, now=None) -> list[int]:
 
 
 def webhook_deliveries_resend_stranded() -> list[int]:
-    """Send a delivery task again for every stranded delivery; return their ids. Receivers may then see a
-    delivery twice (if its task was only late), as they may with any retry: the Tanhui-Delivery header tells."""
-    stranded = webhook_deliveries_stranded()
-    for delivery_id in stranded:
-        if current_app.conf.task_always_eager:
-            current_app.tasks[WEBHOOK_DELIVER_TASK].delay(delivery_id)
-        else:
-            current_app.send_task(WEBHOOK_DELIVER_TASK, args=[delivery_id])
-    return stranded
+    """Queue the next attempt again (through the outbox) for every stranded delivery; return their ids. If its
+    task was only late, the first of the two to run makes the attempt and the other does nothing; a receiver may
+    still see a delivery twice, as with any retry: the Tanhui-Delivery header tells."""
+    resent = []
+    for delivery in WebhookDelivery.objects.filter(id__in=webhook_deliveries_stranded()).order_by("id"):
+        if _attempt_queue(delivery.id, delivery.attempts + 1):
+            resent.append(delivery.id)
+    return resent
 
 
 def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
@@ -131,11 +140,13 @@ def webhook_retry_delay_s(attempt: int) -> int:
     return min(settings.WEBHOOK_RETRY_BASE_S * 2 ** (attempt - 1), settings.WEBHOOK_RETRY_MAX_S)
 
 
-def webhook_deliver(*, delivery_id: int) -> tuple[WebhookDelivery, int | None]:
-    """Make one attempt to deliver `delivery_id`; log it. Return (delivery, seconds to wait before retrying, or
-    None when delivered, given up after WEBHOOK_MAX_ATTEMPTS, or not pending)."""
+def webhook_deliver(*, delivery_id: int, attempt: int | None = None) -> tuple[WebhookDelivery, int | None]:
+    """Make attempt number `attempt` (default: the next) to deliver `delivery_id`; log it, and when it failed
+    queue the next one after its backoff. Return (delivery, seconds until the next attempt, or None when
+    delivered, given up after WEBHOOK_MAX_ATTEMPTS, not pending, or when attempt `attempt` was already made)."""
     delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
-    if delivery.status != WebhookDelivery.PENDING:
+    number = delivery.attempts + 1 if attempt is None else attempt
+    if delivery.status != WebhookDelivery.PENDING or number != delivery.attempts + 1:
         return delivery, None
     subscription = delivery.subscription
     event = dict(delivery.event, delivery=delivery.id)
@@ -154,18 +165,22 @@ def webhook_deliver(*, delivery_id: int) -> tuple[WebhookDelivery, int | None]:
         status_code, error = failure.code, f"HTTP {failure.code}"
     except (urllib.error.URLError, OSError, WebhookURLError) as failure:
         error = f"{type(failure).__name__}: {failure}"
-    attempt = delivery.attempts + 1
     delivered = status_code is not None and 200 <= status_code < 300
     retry_in_s = None
-    if not delivered and attempt < settings.WEBHOOK_MAX_ATTEMPTS:
-        retry_in_s = webhook_retry_delay_s(attempt)
+    if not delivered and number < settings.WEBHOOK_MAX_ATTEMPTS:
+        retry_in_s = webhook_retry_delay_s(number)
     with transaction.atomic():
-        WebhookAttempt.objects.create(delivery=delivery, number=attempt, status_code=status_code, error=error[:2000],
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+        if delivery.attempts != number - 1:  # a second task for this attempt got there first and logged it
+            return delivery, None
+        WebhookAttempt.objects.create(delivery=delivery, number=number, status_code=status_code, error=error[:2000],
                                       retry_in_s=retry_in_s)
-        delivery.attempts, delivery.last_status_code, delivery.last_error = attempt, status_code, error[:2000]
+        delivery.attempts, delivery.last_status_code, delivery.last_error = number, status_code, error[:2000]
         if delivered:
             delivery.status, delivery.delivered_at = WebhookDelivery.DELIVERED, timezone.now()
         elif retry_in_s is None:
             delivery.status = WebhookDelivery.FAILED
         delivery.save(update_fields=["attempts", "last_status_code", "last_error", "status", "delivered_at"])
+        if retry_in_s is not None:
+            _attempt_queue(delivery.id, number + 1, not_before=timezone.now() + timedelta(seconds=retry_in_s))
     return delivery, retry_in_s

@@ -1,9 +1,13 @@
-"""Celery doorway to webhook delivery: one attempt per run, retried with exponential backoff; a periodic sweep
-resends deliveries whose task was lost."""
+"""Celery doorways to webhook delivery: one attempt per task (each failed attempt queues the next through the
+ledger's outbox, after its backoff); a periodic sweep queues again deliveries whose task was lost, and another
+publishes what the broker did not take after commit."""
 
 from celery import shared_task
 
+from accounting.outbox import outbox_send_pending
+from ledger.webhooks.models import Outbox
 from ledger.webhooks.services import (
+    OUTBOX_SEND_TASK,
     WEBHOOK_DELIVER_TASK,
     WEBHOOK_RESEND_TASK,
     webhook_deliver,
@@ -11,21 +15,20 @@ from ledger.webhooks.services import (
 )
 
 
-@shared_task(bind=True, name=WEBHOOK_DELIVER_TASK, max_retries=None)
-def webhook_deliver_task(self, delivery_id: int) -> str:
-    """Attempt delivery `delivery_id`; on failure schedule the next attempt (webhook_retry_delay_s). Returns the
-    delivery's status after this attempt."""
-    delivery, retry_in_s = webhook_deliver(delivery_id=delivery_id)
-    # In-process (eager, the embedded default) there is no broker to wait in: the attempts follow each other at
-    # once, and the log still records the wait a worker would have taken.
-    while retry_in_s is not None and self.request.is_eager:
-        delivery, retry_in_s = webhook_deliver(delivery_id=delivery_id)
-    if retry_in_s is not None:
-        raise self.retry(countdown=retry_in_s)
+@shared_task(name=WEBHOOK_DELIVER_TASK, ignore_result=True)
+def webhook_deliver_task(delivery_id: int, attempt: int | None = None) -> str:
+    """Make attempt `attempt` (default: the next) of delivery `delivery_id`; return the delivery's status."""
+    delivery, _ = webhook_deliver(delivery_id=delivery_id, attempt=attempt)
     return delivery.status
 
 
-@shared_task(name=WEBHOOK_RESEND_TASK)
+@shared_task(name=WEBHOOK_RESEND_TASK, ignore_result=True)
 def webhook_deliveries_resend_task() -> list[int]:
-    """Beat, every WEBHOOK_SWEEP_INTERVAL_S: send the task again for each stranded delivery."""
+    """Beat, every WEBHOOK_SWEEP_INTERVAL_S: queue the next attempt again for each stranded delivery."""
     return webhook_deliveries_resend_stranded()
+
+
+@shared_task(name=OUTBOX_SEND_TASK, ignore_result=True)
+def ledger_outbox_send_pending_task() -> int:
+    """Beat, every OUTBOX_SWEEP_INTERVAL_S, and at start: publish what the broker did not take after commit."""
+    return outbox_send_pending(Outbox)

@@ -341,10 +341,14 @@ def test_executing_twice_writes_results_once(bureau, setup, django_capture_on_co
     # A redelivered task (the worker died after writing): nothing changes.
     assert accounting_run_execute(run_id=run_id).status == "succeeded"
     assert list(ParcelResult.objects.filter(run_id=run_id).values_list("id", "figures")) == before
-    # A run whose worker died mid-way (status still running, no results) is computed from the start.
+    # A run whose worker died mid-way (status still running, no results): a second delivery leaves it to its
+    # holder; the stale-run sweep's take-over of that silent execution computes it from the start.
     AccountingRun.objects.filter(id=run_id).update(status="running")
     ParcelResult.objects.filter(run_id=run_id).delete()
-    assert accounting_run_execute(run_id=run_id).status == "succeeded"
+    assert accounting_run_execute(run_id=run_id).status == "running"
+    run = AccountingRun.objects.get(id=run_id)
+    taken = accounting_run_execute(run_id=run_id, take_over=run.attempt, seen_heartbeat=run.heartbeat_at.isoformat())
+    assert (taken.status, taken.attempt) == ("succeeded", 2)
     after = list(ParcelResult.objects.filter(run_id=run_id).values_list("figures", flat=True))
     assert after == [figures for _, figures in before]
 

@@ -155,13 +155,25 @@ def test_an_anchor_claimed_by_one_sender_is_not_sent_by_another(evm, checkpoint_
                                                  "options": {"expires": 120}}}),
 ])
 def test_beat_schedule_only_when_rpc_url_is_set(rpc_url, schedule, tmp_path):
-    assert _beat_schedule(tmp_path, ANCHOR_RPC_URL=rpc_url, ANCHOR_INTERVAL_S="120") == schedule
+    entries = _beat_schedule(tmp_path, ANCHOR_RPC_URL=rpc_url, ANCHOR_INTERVAL_S="120")
+    assert {name: entry for name, entry in entries.items() if name == "ledger-anchoring-tick"} == schedule
 
 
-def test_webhook_sweep_scheduled_only_with_a_broker(tmp_path):
-    sweep = {"task": "ledger.webhook_deliveries_resend_stranded", "schedule": 60, "options": {"expires": 60}}
-    assert _beat_schedule(tmp_path, CELERY_BROKER_URL="redis://127.0.0.1:6379/9",
-                          WEBHOOK_SWEEP_INTERVAL_S="60") == {"ledger-webhook-sweep": sweep}
+@pytest.mark.parametrize("broker_url", ["", "redis://127.0.0.1:6379/9"])
+def test_sweeps_are_scheduled_with_or_without_a_broker(broker_url, tmp_path):
+    """Beat runs them with a broker, the in-process runner (config.celery) without one."""
+    def every(task, seconds):
+        return {"task": task, "schedule": seconds, "options": {"expires": seconds}}
+
+    assert _beat_schedule(tmp_path, CELERY_BROKER_URL=broker_url, WEBHOOK_SWEEP_INTERVAL_S="60",
+                          OUTBOX_SWEEP_INTERVAL_S="7", RUN_SWEEP_INTERVAL_S="30",
+                          LEDGER_CHECKPOINT_INTERVAL_S="45") == {
+        "accounting-outbox-sweep": every("accounting.outbox_send_pending", 7),
+        "ledger-outbox-sweep": every("ledger.outbox_send_pending", 7),
+        "accounting-stale-run-sweep": every("accounting.runs_requeue_stale", 30),
+        "ledger-webhook-sweep": every("ledger.webhook_deliveries_resend_stranded", 60),
+        "ledger-checkpoint-sweep": every("ledger.checkpoint_sign_latest", 45),
+    }
 
 
 def _beat_schedule(tmp_path, **settings_env) -> dict:

@@ -149,11 +149,104 @@ def test_deliveries_whose_next_attempt_is_overdue_are_stranded(settings):
     assert never_tried_new.id not in webhooks.webhook_deliveries_stranded()
 
 
-def test_the_sweep_delivers_what_was_stranded():
+def test_the_sweep_delivers_what_was_stranded(django_capture_on_commit_callbacks):
     with Receiver() as receiver:
         stranded = _pending_delivery(receiver.url, created_minutes_ago=60)
-        assert webhooks.webhook_deliveries_resend_stranded() == [stranded.id]
+        with django_capture_on_commit_callbacks(execute=True):  # through the outbox, published once it commits
+            assert webhooks.webhook_deliveries_resend_stranded() == [stranded.id]
         assert len(receiver.received) == 1
     stranded.refresh_from_db()
     assert (stranded.status, stranded.attempts) == ("delivered", 1)
     assert webhooks.webhook_deliveries_resend_stranded() == []
+
+
+# --- faults: the broker out, duplicate tasks, the backoff in the outbox --------------------------------------------
+
+def test_a_write_with_the_broker_down_is_answered_and_its_webhook_goes_out_once_it_is_back(
+        api_user, broker, settings, django_capture_on_commit_callbacks):
+    """The party commits and is answered 201 (not 500, and not after 19 s); its webhook waits in the outbox; a
+    client that retries with its Idempotency-Key gets the stored answer and nothing is written twice."""
+    import time
+
+    from ledger.models import Outbox, Party
+    from ledger.webhooks.tasks import ledger_outbox_send_pending_task
+
+    settings.OUTBOX_RETRY_AFTER_S = 60
+    _, bureau = api_user("bureau")
+    _, bank = api_user("bank")
+    with Receiver() as receiver:
+        bank.post("/api/webhooks/", {"url": receiver.url, "event_kinds": ["party.create"]}, format="json")
+        broker.down()
+        body = {"kind": "household", "name": "Zhao household"}
+        timings = []
+        for name, key in (("first", "party-zhao-1"), ("retry", "party-zhao-1"), ("other", "party-qian-1")):
+            started = time.monotonic()
+            with django_capture_on_commit_callbacks(execute=True):
+                response = bureau.post("/api/parties/", dict(body, name=f"{name} household") if name == "other"
+                                       else body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+            timings.append(time.monotonic() - started)
+            assert response.status_code == 201, response.content
+        assert response.json()["name"] == "other household"
+        assert Party.objects.filter(name="Zhao household").count() == 1
+        assert timings[0] < 3 and timings[2] < 0.5, timings  # after one failure the broker is left alone a while
+        assert receiver.received == []
+        rows = list(Outbox.objects.order_by("id"))
+        assert [(r.task, r.args[1], r.sent_at) for r in rows] == [("ledger.webhook_deliver", 1, None)] * 2
+        assert "Connection refused" in rows[0].last_error and rows[1].last_error.startswith("not tried")
+        broker.up()
+        with django_capture_on_commit_callbacks(execute=True):
+            assert ledger_outbox_send_pending_task.apply().get() == 2
+        assert sorted(json.loads(b)["payload"]["name"] for _, b in receiver.received) == [
+            "Zhao household", "other household"]
+    assert WebhookDelivery.objects.filter(status="delivered").count() == 2
+
+
+def test_a_task_for_an_attempt_already_made_does_nothing(api_user, django_capture_on_commit_callbacks):
+    _, bureau = api_user("bureau")
+    _, bank = api_user("bank")
+    with Receiver(statuses=[500, 204]) as receiver:
+        bank.post("/api/webhooks/", {"url": receiver.url, "event_kinds": ["*"]}, format="json")
+        with django_capture_on_commit_callbacks(execute=True):
+            bureau.post("/api/parties/", {"kind": "household", "name": "Sun household"}, format="json")
+        delivery = WebhookDelivery.objects.get()
+        assert (delivery.status, delivery.attempts, len(receiver.received)) == ("delivered", 2, 2)
+        for attempt in (1, 2, 3):  # redelivered messages, a resend that raced the real one
+            assert webhooks.webhook_deliver(delivery_id=delivery.id, attempt=attempt)[1] is None
+        assert len(receiver.received) == 2
+    delivery.refresh_from_db()
+    assert delivery.attempts == 2
+
+
+def test_each_next_attempt_is_due_after_the_backoff_the_log_records(api_user, settings,
+                                                                   django_capture_on_commit_callbacks):
+    """The outbox row of attempt n + 1 is due retry_in_s after attempt n, the wait its log entry states (the
+    tests' inline mode runs it at once; a worker, or the in-process runner, waits until then)."""
+    from ledger.models import Outbox
+
+    settings.WEBHOOK_RETRY_BASE_S, settings.WEBHOOK_MAX_ATTEMPTS = 10, 4
+    _, bureau = api_user("bureau")
+    _, bank = api_user("bank")
+    with Receiver(statuses=[500, 500, 500, 500]) as receiver:
+        bank.post("/api/webhooks/", {"url": receiver.url, "event_kinds": ["*"]}, format="json")
+        with django_capture_on_commit_callbacks(execute=True):
+            bureau.post("/api/parties/", {"kind": "household", "name": "Zhou household"}, format="json")
+    delivery = WebhookDelivery.objects.get()
+    attempts = list(delivery.attempt_log.order_by("number"))
+    rows = {r.args[1]: r for r in Outbox.objects.all()}
+    assert sorted(rows) == [1, 2, 3, 4] and rows[1].not_before is None
+    assert [a.retry_in_s for a in attempts] == [10, 20, 40, None]
+    for attempt in attempts[:-1]:
+        wait_s = (rows[attempt.number + 1].not_before - attempt.attempted_at).total_seconds()
+        assert attempt.retry_in_s <= wait_s < attempt.retry_in_s + 1
+    assert delivery.status == "failed"
+
+
+def test_the_checkpoint_request_with_the_broker_down_is_logged_not_raised(broker, settings, caplog,
+                                                                         django_capture_on_commit_callbacks):
+    from ledger.log.services import entry_append
+
+    settings.LEDGER_CHECKPOINT_INTERVAL_S = 0
+    broker.down()
+    with django_capture_on_commit_callbacks(execute=True):
+        entry_append(kind="test.note", payload={})
+    assert "checkpoint request not sent" in caplog.text
