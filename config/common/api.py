@@ -6,6 +6,7 @@ The serializers are the contract: each response body is produced by the serializ
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseNotModified
+from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_basic_type
@@ -230,7 +231,7 @@ def with_validators(response: HttpResponse, *, etag: str, cache_control: str, va
     response["ETag"] = etag
     response["Cache-Control"] = cache_control
     if vary:
-        response["Vary"] = vary
+        patch_vary_headers(response, [vary])
     return response
 
 

@@ -95,19 +95,24 @@ _requested_until = [float("-inf")]  # time.monotonic() until which this process'
 
 
 def _checkpoint_sign_in_process() -> None:
-    """The in-process stand-in for the checkpoint task (no broker): sign if due, on this timer thread's own
-    database connection, then close it."""
+    """The in-process stand-in for the checkpoint task (no broker): sign if due."""
     try:
         checkpoint_sign_latest()
     except LedgerError:
         logger.exception("signing a requested checkpoint failed")
-    finally:
-        connections.close_all()  # this thread's connections only
 
 
 def _in_process_later(delay_s: float, work) -> None:
-    """Run `work` on a daemon timer thread in `delay_s` seconds (tests replace this to run nothing behind them)."""
-    timer = threading.Timer(delay_s, work)
+    """Run `work` on a daemon timer thread in `delay_s` seconds, on that thread's own database connection, closed
+    after it (tests replace this to run nothing behind them)."""
+
+    def run():
+        try:
+            work()
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    timer = threading.Timer(delay_s, run)
     timer.daemon = True
     timer.start()
 
