@@ -75,6 +75,19 @@ def _api_responses_follow_the_schema(monkeypatch):
     monkeypatch.setattr(Client, "request", request)
 
 
+@pytest.fixture(autouse=True)
+def checkpoint_requests(monkeypatch):
+    """The checkpoints that reads request in-process (no broker; `ledger.bundles.services.checkpoint_request`),
+    recorded as [(delay_s, work)] instead of run on a timer thread behind the test; a test runs one with `work()`.
+    Each test starts with no request standing."""
+    from ledger.bundles import services
+
+    requested = []
+    monkeypatch.setattr(services, "_in_process_later", lambda delay_s, work: requested.append((delay_s, work)))
+    monkeypatch.setattr(services, "_requested_until", [float("-inf")])
+    return requested
+
+
 @pytest.fixture
 def api_user(db):
     """Factory: api_user("bank") -> (user, APIClient authenticated with the user's token)."""

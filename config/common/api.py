@@ -4,6 +4,10 @@ The serializers are the contract: each response body is produced by the serializ
 (`Serializer(instance).data`), so what the schema says is what is sent. Pages are serializers too (`page_of`).
 """
 
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseNotModified
+from django.utils.cache import patch_vary_headers
+from django.utils.http import parse_etags
 from django.utils.translation import gettext_noop
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_basic_type
@@ -90,9 +94,12 @@ class JSONParser(parsers.JSONParser):
 # --- pages ----------------------------------------------------------------------------------------------------
 
 
-def paginated(request, view, queryset, serialize) -> Response:
-    """One page of `queryset` (limit/offset, as REST_FRAMEWORK configures), serialized by `serialize(page)`."""
+def paginated(request, view, queryset, serialize, *, count: int | None = None) -> Response:
+    """One page of `queryset` (limit/offset, as REST_FRAMEWORK configures), serialized by `serialize(page)`.
+    `count`, when the caller knows it without a COUNT(*) over the table (the ledger's entries), is used as is."""
     paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+    if count is not None:
+        paginator.get_count = lambda queryset: count
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serialize(page))
 
@@ -176,6 +183,8 @@ PROBLEM_DESCRIPTIONS = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict with the current state",
+    412: "Precondition failed: the asset is no longer what If-Match or `expected_holder` said (the problem names "
+         "its current `etag` and `holder`)",
     413: "Upload too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
@@ -225,3 +234,73 @@ def document_common_problems(result, generator, request, public):
             operation["responses"].setdefault("503", {
                 "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}}, "description": DURABILITY_UNCONFIRMED})
     return result
+
+
+# --- conditional GET and cache headers (RFC 9110 section 13, RFC 9111) --------------------------------------------
+# A view that can name its representation's entity tag cheaply (from a ledger sequence number or a tree size, without
+# building the body) answers If-None-Match with 304 before doing the work. Responses that need a signed-in user are
+# `private` (no shared cache may keep them); the public ledger reads are `public`.
+
+IMMUTABLE_MAX_AGE_S = 365 * 24 * 3600  # RFC 8246: a response that never changes at this URL
+
+
+def cache_immutable(*, public: bool) -> str:
+    """Cache-Control of a response that never changes at its URL: a checkpoint or a proof at a fixed size."""
+    return f"{'public' if public else 'private'}, max-age={IMMUTABLE_MAX_AGE_S}, immutable"
+
+
+def cache_short(*, public: bool) -> str:
+    """Cache-Control of a response that moves on with the ledger (the latest checkpoint, a proof to it)."""
+    return f"{'public' if public else 'private'}, max-age={settings.API_CACHE_LATEST_MAX_AGE_S}"
+
+
+CACHE_REVALIDATE = "private, no-cache"  # keep it, but ask (If-None-Match) before each use: an asset, its bundle
+
+
+def etag_matches(request, etag: str) -> bool:
+    """Whether the request's If-None-Match names `etag` (RFC 9110 13.1.2: weak comparison; "*" names any)."""
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    tags = parse_etags(header)
+    if tags == ["*"]:
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.removeprefix("W/") == bare for tag in tags)
+
+
+def with_validators(response: HttpResponse, *, etag: str, cache_control: str, vary: str | None = None):
+    """Set ETag and Cache-Control (and Vary) on `response`; return it."""
+    response["ETag"] = etag
+    response["Cache-Control"] = cache_control
+    if vary:
+        patch_vary_headers(response, [vary])
+    return response
+
+
+def conditional(request, *, etag: str, cache_control: str, build, vary: str | None = None) -> HttpResponse:
+    """304 Not Modified when If-None-Match names `etag`, else `build()`; both with the validators."""
+    if etag_matches(request, etag):
+        return with_validators(HttpResponseNotModified(), etag=etag, cache_control=cache_control, vary=vary)
+    return with_validators(build(), etag=etag, cache_control=cache_control, vary=vary)
+
+
+IF_NONE_MATCH_PARAMETER = OpenApiParameter(
+    "If-None-Match", str, OpenApiParameter.HEADER,
+    description="An ETag this endpoint gave you: when the representation still has it, the answer is 304 with no "
+                "body.")
+
+
+def cache_parameters(*, cache_control: str) -> list[OpenApiParameter]:
+    """The schema's If-None-Match request header and ETag and Cache-Control response headers (200 and 304)."""
+    return [
+        IF_NONE_MATCH_PARAMETER,
+        OpenApiParameter("ETag", str, OpenApiParameter.HEADER, response=[200, 304],
+                         description="the representation's entity tag, for If-None-Match"),
+        OpenApiParameter("Cache-Control", str, OpenApiParameter.HEADER, response=[200, 304],
+                         description=cache_control),
+    ]
+
+
+NOT_MODIFIED = {304: OpenApiResponse(description="Not modified: the representation still has the ETag given in "
+                                                 "If-None-Match (no body)")}

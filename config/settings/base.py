@@ -161,6 +161,13 @@ REST_FRAMEWORK = {
 }
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 1000)  # a page holds at most this many results, whatever `limit` says
 
+# HTTP caching of API reads (config.common.api): what moves on with the ledger (the latest checkpoint, a proof to
+# it) may be kept this many seconds; a bundle proven to a fixed tree size this many (only its anchor's status may
+# change at that size). Checkpoints and proofs at a fixed size are immutable; assets and the latest bundle are
+# revalidated with their ETag (If-None-Match -> 304).
+API_CACHE_LATEST_MAX_AGE_S = env_int("API_CACHE_LATEST_MAX_AGE_S", 5)
+API_CACHE_BUNDLE_MAX_AGE_S = env_int("API_CACHE_BUNDLE_MAX_AGE_S", 3600)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tanhui API",
     "DESCRIPTION": """Ecological-asset and carbon-sink accounting: land-cover rasters, parcels, carbon runs,

@@ -1,7 +1,9 @@
 """REST doorways to pledge bundles: download a bundle, print its certificate, verify a bundle on the server.
 
 - GET /api/assets/{code}/bundle/[?tree_size=N]: the bundle as RFC 8785 canonical JSON (any authenticated role);
-  header `Tanhui-Bundle-SHA256` carries the sha256 of the body.
+  header `Tanhui-Bundle-SHA256` carries the sha256 of the body, `ETag` names it (If-None-Match -> 304, without
+  building it). When no signed checkpoint covers the asset's entries yet: 409 `checkpoint-due` with Retry-After
+  (a GET never signs; one has been requested).
 - GET /api/assets/{code}/certificate.pdf[?tree_size=N]: the one-page certificate of that same bundle.
 - POST /api/verify/ (anonymous allowed): the checks of `python -m ledger.verifier`. The body is a bundle, or
   {"bundle": {...}, "keys": [vkey, ...], "trusted_checkpoint": "note", "consistency_proof": {...}}; without
@@ -11,23 +13,47 @@
   lead in the caller's language.
 """
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.common.api import ConstantField, MoneyOutput, problems
+from config.common.api import (
+    CACHE_REVALIDATE,
+    NOT_MODIFIED,
+    PROBLEM_MEDIA_TYPE,
+    ConstantField,
+    MoneyOutput,
+    ProblemSerializer,
+    cache_parameters,
+    conditional,
+    problems,
+)
 from config.common.problems import translated
 from config.common.roles import role_required
 from ledger.bundles.certificate import certificate_pdf
-from ledger.bundles.services import bundle_build, bundle_bytes, bundle_sha256, verdict_failure_detail
-from ledger.core.errors import TranslatableMessage, gettext_noop
+from ledger.bundles.services import (
+    bundle_basis,
+    bundle_build,
+    bundle_bytes,
+    bundle_sha256,
+    verdict_failure_detail,
+)
+from ledger.core.errors import CheckpointDueError, TranslatableMessage, gettext_noop
 from ledger.log.models import VerifierKey
+from ledger.log.selectors import read_snapshot
 from ledger.registry.api import ANY_ROLE
 from ledger.registry.models import Asset
 from ledger.verifier.checks import MEDIA_TYPE, check_format, parse_json, verify_bundle
@@ -39,59 +65,103 @@ SHA256_RESPONSE_HEADER = OpenApiParameter(SHA256_HEADER, str, OpenApiParameter.H
                                           description="hex sha256 of the bundle's canonical JSON bytes")
 
 
+CACHE_AT_TREE_SIZE = "private, max-age=API_CACHE_BUNDLE_MAX_AGE_S (one hour)"
+CACHE_DESCRIPTION = (f"`{CACHE_REVALIDATE}` for the latest bundle (revalidate with If-None-Match: 304 while the asset "
+                     f"and its checkpoint are unchanged); `{CACHE_AT_TREE_SIZE}` with `tree_size`, whose bytes change "
+                     "only when the checkpoint's anchor advances on chain")
+CHECKPOINT_DUE = {
+    (409, PROBLEM_MEDIA_TYPE): OpenApiResponse(ProblemSerializer, description=(
+        "Conflict with the current state; in particular `/problems/checkpoint-due`: no signed checkpoint covers the "
+        "asset's entries yet (a recent change). A read never signs one: one has been requested, and `Retry-After` "
+        "(also `retry_after_s`) says when to ask again.")),
+}
+RETRY_AFTER_HEADER = OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, response=[409],
+                                      description="with `checkpoint-due`: seconds until the checkpoint is due")
+
+
 class _TreeSizeInput(serializers.Serializer):
     tree_size = serializers.IntegerField(min_value=1, required=False)
 
 
-def _bundle_for(request, code: str) -> dict:
-    query = _TreeSizeInput(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    asset = get_object_or_404(Asset, code=code)
-    return bundle_build(asset=asset, tree_size=query.validated_data.get("tree_size"))
+class _BundleRead(APIView):
+    """What the bundle and its certificate share: the roles, the conditional read, Retry-After when a checkpoint is
+    due."""
+
+    def get_permissions(self):
+        return [role_required(*ANY_ROLE)()]
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if isinstance(exc, CheckpointDueError):
+            response["Retry-After"] = str(exc.retry_after_s)
+        return response
+
+    def conditional_bundle(self, request, code: str, *, weak: bool, build):
+        """304 when If-None-Match names the bundle's basis, else `build(bundle)`; both with ETag and Cache-Control.
+        Everything is read in one snapshot, so that a write beside it cannot split the asset from its entries."""
+        query = _TreeSizeInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        tree_size = query.validated_data.get("tree_size")
+        asset = get_object_or_404(Asset, code=code)
+        cache_control = (CACHE_REVALIDATE if tree_size is None
+                         else f"private, max-age={settings.API_CACHE_BUNDLE_MAX_AGE_S}")
+        with read_snapshot():
+            basis = bundle_basis(asset=asset, tree_size=tree_size)
+            etag = f"W/{basis.etag}" if weak else basis.etag
+            return conditional(request, etag=etag, cache_control=cache_control,
+                               build=lambda: build(bundle_build(asset=asset, basis=basis)))
 
 
-class BundleView(APIView):
+class BundleView(_BundleRead):
     """The asset's pledge bundle, to verify offline: the asset's current state, every ledger entry that concerns it,
     an inclusion proof of each in one signed checkpoint, the registry's verifier keys and the checkpoint's on-chain
     anchor. The body is RFC 8785 canonical JSON (format `tanhui-pledge-bundle/1`, described in the project's
     docs/bundle.md with a JSON Schema); `Tanhui-Bundle-SHA256` is the sha256 of its bytes. Verify it with
     `python -m ledger.verifier BUNDLE.json --key VKEY`, or POST it to /api/verify/. `tree_size` proves it to an
-    older checkpoint of exactly that size."""
+    older checkpoint of exactly that size.
 
-    def get_permissions(self):
-        return [role_required(*ANY_ROLE)()]
+    A bundle is only ever proven to a checkpoint that is already signed: right after a change to the asset there
+    may be none that covers it yet, and the answer is then 409 `checkpoint-due` with `Retry-After` (a checkpoint has
+    been requested; this read signs nothing). `ETag` names the bundle's bytes; If-None-Match with it answers 304
+    without building the bundle again."""
 
     @extend_schema(summary="Download an asset's pledge bundle",
-                   parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER],
-                   responses={(200, "application/json"): OpenApiTypes.OBJECT, **problems(400, 404)})
+                   parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER, RETRY_AFTER_HEADER,
+                               *cache_parameters(cache_control=CACHE_DESCRIPTION)],
+                   responses={(200, "application/json"): OpenApiTypes.OBJECT, **NOT_MODIFIED, **problems(400, 404),
+                              **CHECKPOINT_DUE})
     def get(self, request, code: str):
-        bundle = _bundle_for(request, code)
-        body = bundle_bytes(bundle)
-        response = HttpResponse(body, content_type="application/json")
-        response[SHA256_HEADER] = bundle_sha256(bundle)
-        response["Content-Disposition"] = f'inline; filename="{code}.bundle.json"'
-        return response
+        def build(bundle):
+            response = HttpResponse(bundle_bytes(bundle), content_type="application/json")
+            response[SHA256_HEADER] = bundle_sha256(bundle)
+            response["Content-Disposition"] = f'inline; filename="{code}.bundle.json"'
+            return response
+
+        return self.conditional_bundle(request, code, weak=False, build=build)
 
 
-class CertificateView(APIView):
+class CertificateView(_BundleRead):
     """The one-page certificate (PDF) of the asset's pledge bundle, in English and Chinese: the asset, its holder,
-    valuation and pledges, with a QR code of the bundle's sha256 and the address to verify it at."""
-
-    def get_permissions(self):
-        return [role_required(*ANY_ROLE)()]
+    valuation and pledges, with a QR code of the bundle's sha256 and the address to verify it at. Like the bundle,
+    409 `checkpoint-due` until a signed checkpoint covers the asset's entries; its (weak) `ETag` follows the
+    bundle's."""
 
     @extend_schema(operation_id="assets_certificate_retrieve", summary="Print an asset's certificate",
-                   parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER],
-                   responses={(200, "application/pdf"): OpenApiTypes.BINARY, **problems(400, 404)})
+                   parameters=[TREE_SIZE_PARAMETER, SHA256_RESPONSE_HEADER, RETRY_AFTER_HEADER,
+                               *cache_parameters(cache_control=CACHE_DESCRIPTION)],
+                   responses={(200, "application/pdf"): OpenApiTypes.BINARY, **NOT_MODIFIED, **problems(400, 404),
+                              **CHECKPOINT_DUE})
     def get(self, request, code: str):
-        bundle = _bundle_for(request, code)
-        digest = bundle_sha256(bundle)
-        pdf = certificate_pdf(bundle, bundle_sha256=digest,
-                              verify_url=request.build_absolute_uri(reverse("bundle-verify")))
-        response = HttpResponse(pdf, content_type="application/pdf")
-        response[SHA256_HEADER] = digest
-        response["Content-Disposition"] = f'inline; filename="{code}.certificate.pdf"'
-        return response
+        def build(bundle):
+            digest = bundle_sha256(bundle)
+            pdf = certificate_pdf(bundle, bundle_sha256=digest,
+                                  verify_url=request.build_absolute_uri(reverse("bundle-verify")))
+            response = HttpResponse(pdf, content_type="application/pdf")
+            response[SHA256_HEADER] = digest
+            response["Content-Disposition"] = f'inline; filename="{code}.certificate.pdf"'
+            return response
+
+        return self.conditional_bundle(request, code, weak=True, build=build)
 
 
 def _verify_request(raw: bytes) -> tuple[dict, list[str] | None, str | None, dict | None]:

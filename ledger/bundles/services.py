@@ -1,57 +1,77 @@
 """Build an asset's pledge bundle: its projection, every entry that concerns it, proofs to one signed checkpoint.
 
-    bundle = bundle_build(asset=asset)             # a dict; docs/bundle.md and docs/bundle.schema.json say its shape
+    basis = bundle_basis(asset=asset)              # which state, which checkpoint: cheap, and names the bundle (etag)
+    bundle = bundle_build(asset=asset, basis=basis)  # a dict; docs/bundle.md and docs/bundle.schema.json say its shape
     data = bundle_bytes(bundle)                    # RFC 8785 canonical JSON: the bytes served and hashed
     bundle_sha256(bundle)                          # what the certificate's QR code carries
 
 The checkpoint is the latest anchored one that covers every entry of the bundle when anchoring exists (`Anchor`
-rows of status sent or final), else the latest signed one that covers them, and a new one is signed when none
-does. Given the same asset state and checkpoint the bundle is the same bytes, so `?tree_size=N` fetches again the
-bundle a certificate names (only the anchor's status may have advanced since).
+rows of status sent or final), else the latest signed one that covers them. Building a bundle never signs: when no
+signed checkpoint covers the asset's entries yet, `CheckpointDueError` says so and when to come back, and a
+checkpoint is requested the way appends request one (the Celery task, here with a countdown to the end of
+LEDGER_CHECKPOINT_INTERVAL_S; without a broker, a timer in this process). Given the same asset state and checkpoint
+the bundle is the same bytes, so `?tree_size=N` fetches again the bundle a certificate names (only the anchor's
+status may have advanced since), and its basis's `etag` names those bytes before they are built.
 """
 
 import base64
 import hashlib
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
 
+from celery import current_app as celery_app
+from django.db import connections
 from django.db.models import Max
+from django.utils import timezone
 
 from accounting.models import MethodVersion
 from ledger.anchoring.models import Anchor
 from ledger.core import codec
 from ledger.core.anchor_format import ANCHOR_ON_CHAIN
 from ledger.core.canonical_json import canonical_json
-from ledger.core.errors import CheckpointNotFoundError, TranslatableMessage, gettext_noop
+from ledger.core.errors import (
+    CheckpointDueError,
+    CheckpointNotFoundError,
+    LedgerError,
+    TranslatableMessage,
+    gettext_noop,
+)
+from ledger.log.conf import ledger_setting
 from ledger.log.models import Checkpoint, Entry, VerifierKey
-from ledger.log.services import checkpoint_sign_latest
-from ledger.log.tree import tree_consistency_proof, tree_inclusion_proof
-from ledger.registry.models import Asset, Party
+from ledger.log.selectors import tree_proofs
+from ledger.log.services import CHECKPOINT_TASK_NAME, checkpoint_sign_latest
+from ledger.registry.models import Asset, Party, Pledge
 from ledger.registry.projection import asset_projection, pledge_projection
 from ledger.verifier.checks import BUNDLE_FORMAT
 
 CONSISTENCY_PROOFS_MAX = 32  # proofs from this many earlier signed checkpoints ride along (bounded size)
 ANCHOR_USABLE_STATUSES = ANCHOR_ON_CHAIN
+CHECKPOINT_PICKUP_S = 2  # what a worker takes to pick a checkpoint request up and sign: added to Retry-After
+CHECKPOINT_REQUEST_FAILED_WAIT_S = 5  # after a broker refused a request, the next due answer asks again this soon
+logger = logging.getLogger(__name__)
 
 
 def _b64(value) -> str:
     return base64.b64encode(bytes(value)).decode()
 
 
-def _party_ids(asset: Asset, pledges: list[dict]) -> set[int]:
+def _party_ids(asset: Asset, pledges: list[dict], asset_entries: list[Entry]) -> set[int]:
     """Every party the asset's entries name: holders past and present, pledgees, retirement holder."""
     ids = {asset.holder_id}
     ids.update(p["pledgee"] for p in pledges)
-    for payload in Entry.objects.for_asset(asset.code).values_list("payload", flat=True):
+    for entry in asset_entries:
         for key in ("holder", "from_holder", "to_holder", "pledgee"):
-            if isinstance(payload.get(key), int):
-                ids.add(payload[key])
+            if isinstance(entry.payload.get(key), int):
+                ids.add(entry.payload[key])
     return ids
 
 
-def _entries(asset: Asset, party_ids: set[int]) -> list[Entry]:
-    entries = list(Entry.objects.for_asset(asset.code))
-    parties = [e for e in Entry.objects.filter(kind="party.create").order_by("seq")
-               if e.payload.get("party") in party_ids]
-    return sorted(entries + parties, key=lambda e: e.seq)
+def _party_entries(party_ids: set[int]) -> list[Entry]:
+    """The `party.create` entry of each party in `party_ids`."""
+    return list(Entry.objects.filter(kind="party.create", payload__party__in=sorted(party_ids)).order_by("seq"))
 
 
 def _anchor_of(checkpoint: Checkpoint):
@@ -68,10 +88,69 @@ def verdict_failure_detail(error) -> TranslatableMessage:
     return TranslatableMessage(gettext_noop("%(field)s: %(reason)s"), field=error.field, reason=error.reason)
 
 
+# --- asking for a checkpoint, never signing one in a read ---------------------------------------------------------
+
+_request_lock = threading.Lock()
+_requested_until = [float("-inf")]  # time.monotonic() until which this process's last request stands
+
+
+def _checkpoint_sign_in_process() -> None:
+    """The in-process stand-in for the checkpoint task (no broker): sign if due."""
+    try:
+        checkpoint_sign_latest()
+    except LedgerError:
+        logger.exception("signing a requested checkpoint failed")
+
+
+def _in_process_later(delay_s: float, work) -> None:
+    """Run `work` on a daemon timer thread in `delay_s` seconds, on that thread's own database connection, closed
+    after it (tests replace this to run nothing behind them)."""
+
+    def run():
+        try:
+            work()
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    timer = threading.Timer(delay_s, run)
+    timer.daemon = True
+    timer.start()
+
+
+def checkpoint_request(*, latest: Checkpoint | None) -> int:
+    """Ask for a checkpoint of the whole ledger without signing one here; return in how many seconds it should be
+    signed (what Retry-After says).
+
+    It is asked for as the appends ask, at most one checkpoint per LEDGER_CHECKPOINT_INTERVAL_S: with a broker the
+    `ledger.checkpoint_sign_latest` task, sent with a countdown to the end of the interval since `latest`; without
+    one, a timer in this process. One request per process stands at a time, so a crowd of reads sends one. A broker
+    that refuses is logged, never raised: a read must not fail because a task could not be sent.
+    """
+    interval_s = ledger_setting("LEDGER_CHECKPOINT_INTERVAL_S")
+    age_s = None if latest is None else (timezone.now() - latest.created_at).total_seconds()
+    delay_s = 0 if age_s is None or age_s >= interval_s else math.ceil(interval_s - age_s) + 1
+    now = time.monotonic()
+    with _request_lock:
+        if now < _requested_until[0]:
+            return max(1, math.ceil(_requested_until[0] - now))
+        _requested_until[0] = now + delay_s + CHECKPOINT_PICKUP_S
+    try:
+        if celery_app.conf.task_always_eager:
+            _in_process_later(delay_s, _checkpoint_sign_in_process)
+        else:
+            celery_app.send_task(CHECKPOINT_TASK_NAME, countdown=delay_s, retry=False)
+    except Exception:  # the broker is down or refuses: the answer still says when to come back
+        logger.warning("could not request a checkpoint", exc_info=True)
+        with _request_lock:
+            _requested_until[0] = now + CHECKPOINT_REQUEST_FAILED_WAIT_S
+    return delay_s + CHECKPOINT_PICKUP_S
+
+
 def bundle_checkpoint(*, min_tree_size: int, tree_size: int | None = None) -> Checkpoint:
     """The checkpoint a bundle proves its entries to: exactly `tree_size` when asked (it must be at least
-    `min_tree_size`), else the latest anchored one of at least `min_tree_size` entries, else the latest signed one,
-    signing a new one when the latest does not reach `min_tree_size`."""
+    `min_tree_size`), else the latest anchored one of at least `min_tree_size` entries, else the latest signed one.
+    When that does not reach `min_tree_size`, requests a checkpoint (`checkpoint_request`) and raises
+    CheckpointDueError saying when to come back: reading a bundle never signs."""
     if tree_size is not None:
         checkpoint = Checkpoint.objects.filter(tree_size=tree_size).first()
         if checkpoint is None or tree_size < min_tree_size:
@@ -86,8 +165,9 @@ def bundle_checkpoint(*, min_tree_size: int, tree_size: int | None = None) -> Ch
             return Checkpoint.objects.get(tree_size=anchored)
     latest = Checkpoint.objects.order_by("-tree_size").first()
     if latest is None or latest.tree_size < min_tree_size:
-        checkpoint_sign_latest(force=True)
-        latest = Checkpoint.objects.order_by("-tree_size").first()
+        raise CheckpointDueError(min_tree_size=min_tree_size,
+                                 latest_tree_size=None if latest is None else latest.tree_size,
+                                 retry_after_s=checkpoint_request(latest=latest))
     return latest
 
 
@@ -109,14 +189,10 @@ def _keys(checkpoint: Checkpoint) -> list[dict]:
     return keys
 
 
-def _consistency(checkpoint: Checkpoint) -> list[dict]:
-    earlier = Checkpoint.objects.filter(tree_size__lt=checkpoint.tree_size).order_by("-tree_size")
-    proofs = []
-    for old in earlier[:CONSISTENCY_PROOFS_MAX]:
-        hashes = tree_consistency_proof(old_size=old.tree_size, new_size=checkpoint.tree_size)
-        proofs.append({"old_size": old.tree_size, "old_root_hash": _b64(old.root_hash),
-                       "hashes": [_b64(h) for h in hashes]})
-    return proofs
+def _anchor_json(anchor) -> dict | None:
+    return None if anchor is None else {
+        "chain_id": anchor.chain_id, "tx_hash": anchor.tx_hash, "block_number": anchor.block_number,
+        "status": anchor.status, "sender": getattr(anchor, "sender", "") or None}
 
 
 def _method(asset: Asset) -> dict | None:
@@ -128,18 +204,56 @@ def _method(asset: Asset) -> dict | None:
     return {"kind": version.kind, "parameters": version.parameters}
 
 
-def bundle_build(*, asset: Asset, tree_size: int | None = None) -> dict:
+@dataclass(frozen=True)
+class BundleBasis:
+    """What a bundle is made of: the asset's state (the seq of its last entry), the checkpoint its entries are
+    proven to and that checkpoint's anchor. The same basis gives the same bytes, so `etag` names them unbuilt."""
+
+    asset: Asset
+    last_seq: int
+    checkpoint: Checkpoint
+    anchor: object | None  # ledger.anchoring.models.Anchor
+
+    @property
+    def anchor_json(self) -> dict | None:
+        return _anchor_json(self.anchor)
+
+    @property
+    def etag(self) -> str:
+        anchor = self.anchor_json
+        anchor_tag = "none" if anchor is None else hashlib.sha256(canonical_json(anchor)).hexdigest()[:16]
+        return f'"b-{self.asset.code}-{self.last_seq}-{self.checkpoint.tree_size}-{anchor_tag}"'
+
+
+def bundle_basis(*, asset: Asset, tree_size: int | None = None) -> BundleBasis:
+    """The basis of `asset`'s bundle (see `bundle_checkpoint` for which checkpoint): a few indexed reads.
+    Raises CheckpointNotFoundError when `tree_size` names no usable checkpoint, CheckpointDueError when no signed
+    checkpoint covers the asset's entries yet."""
+    last_seq = Entry.objects.for_asset(asset.code).order_by("-seq").values_list("seq", flat=True).first()
+    checkpoint = bundle_checkpoint(min_tree_size=last_seq + 1, tree_size=tree_size)
+    return BundleBasis(asset=asset, last_seq=last_seq, checkpoint=checkpoint, anchor=_anchor_of(checkpoint))
+
+
+def bundle_build(*, asset: Asset, tree_size: int | None = None, basis: BundleBasis | None = None) -> dict:
     """The pledge bundle of `asset` (format BUNDLE_FORMAT) proven to one signed checkpoint (see the module
-    docstring for which). Raises CheckpointNotFoundError when `tree_size` names no usable checkpoint."""
-    asset = Asset.objects.select_related("parcel", "valuation", "holder").get(pk=asset.pk)
-    pledges = [pledge_projection(p) for p in asset.pledges.select_related("asset").order_by("id")]
-    party_ids = _party_ids(asset, pledges)
-    entries = _entries(asset, party_ids)
-    checkpoint = bundle_checkpoint(min_tree_size=entries[-1].seq + 1, tree_size=tree_size)
-    proofs = [{"index": e.seq, "hashes": [_b64(h) for h in tree_inclusion_proof(seq=e.seq,
-                                                                               tree_size=checkpoint.tree_size)]}
-              for e in entries]
-    anchor = _anchor_of(checkpoint)
+    docstring for which), from `basis` when given (`bundle_basis`). Raises CheckpointNotFoundError when
+    `tree_size` names no usable checkpoint, CheckpointDueError when none covers the asset yet. A fixed number of
+    queries, whatever the number of entries, pledges and checkpoints. Read it in one snapshot
+    (`ledger.log.selectors.read_snapshot`) when writes may run beside it, so that tables and entries agree."""
+    basis = basis or bundle_basis(asset=asset, tree_size=tree_size)
+    checkpoint = basis.checkpoint
+    asset = Asset.objects.select_related("parcel", "valuation", "holder", "retirement").get(pk=asset.pk)
+    asset_pledges = list(Pledge.objects.filter(asset=asset).order_by("id"))
+    for pledge in asset_pledges:
+        pledge.asset = asset
+    pledges = [pledge_projection(p) for p in asset_pledges]
+    asset_entries = list(Entry.objects.for_asset(asset.code).filter(seq__lte=basis.last_seq))
+    party_ids = _party_ids(asset, pledges, asset_entries)
+    entries = sorted(asset_entries + _party_entries(party_ids), key=lambda e: e.seq)
+    earlier = list(Checkpoint.objects.filter(tree_size__lt=checkpoint.tree_size).order_by("-tree_size")
+                   [:CONSISTENCY_PROOFS_MAX])
+    inclusion, consistency, _ = tree_proofs(inclusions=[(e.seq, checkpoint.tree_size) for e in entries],
+                                            consistencies=[(old.tree_size, checkpoint.tree_size) for old in earlier])
     parties = {str(p.id): {"id": p.id, "kind": p.kind, "name": p.name, "uscc": p.uscc}
                for p in Party.objects.filter(id__in=party_ids).order_by("id")}
     return {
@@ -150,14 +264,15 @@ def bundle_build(*, asset: Asset, tree_size: int | None = None) -> dict:
         "parcel_geometry": asset.parcel.geometry,
         "method": _method(asset),
         "entries": [_entry_json(e) for e in entries],
-        "proofs": proofs,
+        "proofs": [{"index": e.seq, "hashes": [_b64(h) for h in hashes]} for e, hashes in zip(entries, inclusion,
+                                                                                             strict=True)],
         "checkpoint": {"tree_size": checkpoint.tree_size, "root_hash": _b64(checkpoint.root_hash),
                        "note": checkpoint.note_text, "created_at": codec.format_timestamp(checkpoint.created_at)},
-        "consistency": _consistency(checkpoint),
+        "consistency": [{"old_size": old.tree_size, "old_root_hash": _b64(old.root_hash),
+                         "hashes": [_b64(h) for h in hashes]} for old, hashes in zip(earlier, consistency,
+                                                                                     strict=True)],
         "keys": _keys(checkpoint),
-        "anchor": None if anchor is None else {
-            "chain_id": anchor.chain_id, "tx_hash": anchor.tx_hash, "block_number": anchor.block_number,
-            "status": anchor.status, "sender": getattr(anchor, "sender", "") or None},
+        "anchor": basis.anchor_json,
     }
 
 

@@ -134,6 +134,27 @@ class CheckpointNotFoundError(TranslatableError, LedgerError, LookupError):
     problem_title = gettext_noop("No such checkpoint")
 
 
+class CheckpointDueError(TranslatableError, LedgerError):
+    """No signed checkpoint covers the entries asked for yet, and reads never sign one: one has been requested and
+    is due in `retry_after_s` seconds (409, with Retry-After)."""
+
+    http_status = 409
+    problem_slug = "checkpoint-due"
+    problem_title = gettext_noop("Checkpoint due")
+
+    def __init__(self, *, min_tree_size: int, latest_tree_size: int | None, retry_after_s: int):
+        super().__init__(
+            gettext_noop("no signed checkpoint covers the asset's entries yet: they need a tree of %(min_tree_size)s "
+                         "entries and the latest checkpoint has %(latest_tree_size)s; one is due, retry in "
+                         "%(retry_after_s)s s"),
+            min_tree_size=min_tree_size, retry_after_s=retry_after_s,
+            latest_tree_size=TranslatableMessage(gettext_noop("none")) if latest_tree_size is None
+            else latest_tree_size,
+            extensions={"min_tree_size": min_tree_size, "latest_tree_size": latest_tree_size,
+                        "retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s
+
+
 class ImmutableEntryError(TranslatableError, LedgerError):
     """Someone tried to change or delete a ledger entry; entries are append-only."""
 

@@ -3,6 +3,11 @@
 Hashes, roots, proofs and signatures are standard base64 (as in C2SP checkpoints and the CT API); timestamps
 are the RFC 3339 strings the entry bytes carry. Keys and checkpoints are public (anonymous allowed); entries and
 proofs need any authenticated role.
+
+Caching: what is fixed by its URL never changes (a checkpoint of a size, an entry, a proof between fixed sizes) and
+is served `immutable`; what follows the ledger (the latest checkpoint, a proof to it) may be kept
+API_CACHE_LATEST_MAX_AGE_S seconds. Each carries an ETag computed without building the answer, and If-None-Match
+with it answers 304. Public reads are `public`, the others `private`.
 """
 
 import base64
@@ -16,10 +21,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.common.api import (
+    NOT_MODIFIED,
     PAGE_PARAMETERS,
     PROBLEM_MEDIA_TYPE,
     Paged,
     ProblemSerializer,
+    cache_immutable,
+    cache_parameters,
+    cache_short,
+    conditional,
     page_of,
     page_response,
     paginated,
@@ -28,8 +38,10 @@ from config.common.api import (
 from ledger.core import codec
 from ledger.core.errors import TreeSizeError, gettext_noop
 from ledger.log.models import Checkpoint, Entry, VerifierKey
-from ledger.log.selectors import checkpoint_get, checkpoint_latest, entry_get
-from ledger.log.tree import tree_consistency_proof, tree_inclusion_proof, tree_root, tree_size_current
+from ledger.log.selectors import checkpoint_get, checkpoint_latest, entry_get, tree_proofs
+from ledger.log.tree import tree_size_current
+
+ENTRIES_MAX_SEQ = 2**62  # "to" when not given: past any ledger
 
 
 def _b64(value) -> str:
@@ -84,13 +96,18 @@ class CheckpointLatestView(APIView):
     permission_classes = [AllowAny]
     renderer_classes = [renderers.JSONRenderer, PlainTextRenderer]
 
-    @extend_schema(responses={(200, "application/json"): CheckpointOutput, (200, "text/plain"): OpenApiTypes.STR,
-                              **problems(404)})
+    @extend_schema(parameters=cache_parameters(cache_control=cache_short(public=True) + " (`Vary: Accept`)"),
+                   responses={(200, "application/json"): CheckpointOutput, (200, "text/plain"): OpenApiTypes.STR,
+                              **NOT_MODIFIED, **problems(404)})
     def get(self, request):
         checkpoint = checkpoint_latest()
         if request.accepted_renderer.format == PlainTextRenderer.format:
-            return Response(checkpoint.note_text, content_type="text/plain; charset=utf-8")
-        return Response(CheckpointOutput(checkpoint).data)
+            return conditional(request, etag=f'"cp-{checkpoint.tree_size}-note"', vary="Accept",
+                               cache_control=cache_short(public=True),
+                               build=lambda: Response(checkpoint.note_text, content_type="text/plain; charset=utf-8"))
+        return conditional(request, etag=f'"cp-{checkpoint.tree_size}"', vary="Accept",
+                           cache_control=cache_short(public=True),
+                           build=lambda: Response(CheckpointOutput(checkpoint).data))
 
 
 CheckpointPageOutput = page_of("PaginatedCheckpointOutputList", CheckpointOutput(many=True))
@@ -104,15 +121,20 @@ class CheckpointListView(APIView):
     class InputSerializer(serializers.Serializer):
         size = serializers.IntegerField(min_value=1, required=False)
 
-    @extend_schema(operation_id="ledger_checkpoints_list", parameters=[InputSerializer, *PAGE_PARAMETERS],
-                   responses={200: CheckpointPageOutput, **problems(400, 404)})
+    @extend_schema(operation_id="ledger_checkpoints_list", description=(
+        "With `size`, the one checkpoint of that size: it never changes, and is served `immutable` with an ETag."),
+        parameters=[InputSerializer, *PAGE_PARAMETERS,
+                    *cache_parameters(cache_control=f"with `size`: {cache_immutable(public=True)}")],
+        responses={200: CheckpointPageOutput, **NOT_MODIFIED, **problems(400, 404)})
     def get(self, request):
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         if "size" in query.validated_data:
             checkpoint = checkpoint_get(tree_size=query.validated_data["size"])
-            return Response(CheckpointPageOutput({"count": 1, "next": None, "previous": None,
-                                                  "results": [checkpoint]}).data)
+            return conditional(request, etag=f'"cps-{checkpoint.tree_size}"',
+                               cache_control=cache_immutable(public=True),
+                               build=lambda: Response(CheckpointPageOutput({
+                                   "count": 1, "next": None, "previous": None, "results": [checkpoint]}).data))
         return page_response(request, self, Checkpoint.objects.order_by("tree_size"), CheckpointPageOutput)
 
 
@@ -159,18 +181,23 @@ class EntryListView(Paged, APIView):
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         first = query.validated_data["from"]
-        last = query.validated_data.get("to", 2**62)
+        last = query.validated_data.get("to", ENTRIES_MAX_SEQ)
+        # seq runs 0..size-1 with no gap, so the log head gives the count without counting the table's rows
+        count = max(0, min(last, tree_size_current() - 1) - first + 1)
         return paginated(request, self, Entry.objects.in_range(first, last),
-                         lambda page: EntryOutput(page, many=True).data)
+                         lambda page: EntryOutput(page, many=True).data, count=count)
 
 
 class EntryDetailView(APIView):
     """One ledger entry: its kind and payload, its timestamp, the hash chain (`prev_hash`, `hash`) and the
     registry's signature over it."""
 
-    @extend_schema(responses={200: EntryOutput, **problems(404)})
+    @extend_schema(parameters=cache_parameters(cache_control=cache_immutable(public=False)),
+                   responses={200: EntryOutput, **NOT_MODIFIED, **problems(404)})
     def get(self, request, seq: int):
-        return Response(EntryOutput(entry_get(seq=seq)).data)
+        entry = entry_get(seq=seq)
+        return conditional(request, etag=f'"e-{seq}"', cache_control=cache_immutable(public=False),
+                           build=lambda: Response(EntryOutput(entry).data))
 
 
 class InclusionProofOutput(serializers.Serializer):
@@ -184,22 +211,39 @@ class InclusionProofOutput(serializers.Serializer):
 
 class EntryProofView(APIView):
     """The RFC 6962 inclusion proof of entry `seq` in the tree of `tree_size` entries (default: the latest
-    signed checkpoint's size)."""
+    signed checkpoint's size).
+
+    With `tree_size` the answer is fixed once that size is behind the latest signed checkpoint or has one of its
+    own (then `checkpoint` is its note), and is served `immutable`; without it, it follows the latest checkpoint."""
 
     class InputSerializer(serializers.Serializer):
         tree_size = serializers.IntegerField(min_value=1, required=False)
 
-    @extend_schema(parameters=[InputSerializer], responses={200: InclusionProofOutput, **problems(400, 404, 422)})
+    @extend_schema(parameters=[InputSerializer, *cache_parameters(cache_control=(
+        f"with a settled `tree_size`: {cache_immutable(public=False)}; otherwise {cache_short(public=False)}"))],
+        responses={200: InclusionProofOutput, **NOT_MODIFIED, **problems(400, 404, 422)})
     def get(self, request, seq: int):
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         entry = entry_get(seq=seq)
-        tree_size = query.validated_data.get("tree_size") or checkpoint_latest().tree_size
-        proof = tree_inclusion_proof(seq=seq, tree_size=tree_size)
+        asked = query.validated_data.get("tree_size")
+        tree_size = asked or checkpoint_latest().tree_size
         signed = Checkpoint.objects.filter(tree_size=tree_size).values_list("note_text", flat=True).first()
-        return Response(InclusionProofOutput({
-            "seq": seq, "tree_size": tree_size, "leaf_hash": entry.hash, "root_hash": tree_root(tree_size=tree_size),
-            "proof": proof, "checkpoint": signed}).data)
+        # Checkpoints are signed at the head's size, always above the last: a size below the latest signed one never
+        # gets a note of its own, so its answer is settled too.
+        settled = asked is not None and (signed is not None or Checkpoint.objects.filter(
+            tree_size__gt=tree_size).exists())
+        if seq >= tree_size:
+            raise TreeSizeError(gettext_noop("entry %(seq)s is not in a tree of size %(tree_size)s; "
+                                             "want 0 <= seq < tree_size"), seq=seq, tree_size=tree_size)
+
+        def build():
+            (proof,), _, (root,) = tree_proofs(inclusions=[(seq, tree_size)], roots=[tree_size])
+            return Response(InclusionProofOutput({"seq": seq, "tree_size": tree_size, "leaf_hash": entry.hash,
+                                                  "root_hash": root, "proof": proof, "checkpoint": signed}).data)
+
+        return conditional(request, etag=f'"ip-{seq}-{tree_size}{"-signed" if signed else ""}"', build=build,
+                           cache_control=cache_immutable(public=False) if settled else cache_short(public=False))
 
 
 class ConsistencyProofOutput(serializers.Serializer):
@@ -221,15 +265,22 @@ class ConsistencyProofView(APIView):
                                                    % attrs})
             return attrs
 
-    @extend_schema(parameters=[InputSerializer], responses={
-        200: ConsistencyProofOutput, **problems(400),
+    @extend_schema(parameters=[InputSerializer, *cache_parameters(cache_control=cache_immutable(public=False))],
+                   responses={
+        200: ConsistencyProofOutput, **NOT_MODIFIED, **problems(400),
         (422, PROBLEM_MEDIA_TYPE): OpenApiResponse(ProblemSerializer, description="size beyond the log")})
     def get(self, request):
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         first, second = query.validated_data["first"], query.validated_data["second"]
-        if second > tree_size_current():
+        current = tree_size_current()
+        if second > current:
             raise TreeSizeError(gettext_noop("second %(second)s is beyond the ledger's size %(current_tree_size)s"),
-                                second=second, current_tree_size=tree_size_current())
-        proof = tree_consistency_proof(old_size=first, new_size=second)
-        return Response(ConsistencyProofOutput({"first": first, "second": second, "proof": proof}).data)
+                                second=second, current_tree_size=current)
+
+        def build():
+            _, (proof,), _ = tree_proofs(consistencies=[(first, second)])
+            return Response(ConsistencyProofOutput({"first": first, "second": second, "proof": proof}).data)
+
+        return conditional(request, etag=f'"cons-{first}-{second}"', cache_control=cache_immutable(public=False),
+                           build=build)

@@ -4,12 +4,19 @@ Reads are open to every role. Writes: the bureau registers, confirms and values 
 pledges, and releases and enforces its own pledges; an exchange transfers and retires; banks and exchanges
 subscribe webhooks; the auditor changes nothing. Every state-changing POST honours an `Idempotency-Key` header.
 Money is {"amount": "<decimal string>", "currency": "CNY"}; stocks are decimal strings in t C (`stock_tC`).
+
+Concurrency: GET /api/assets/{code}/ gives the asset's `ETag`; every write that changes the asset (confirm, value,
+pledge, transfer, retire, and release or enforce of one of its pledges) takes it back in `If-Match`, and a transfer
+also takes `expected_holder`. When the asset has changed since, the write is refused with 412 and changes nothing.
 """
 
 
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
+from django.utils.http import parse_etags
 from drf_spectacular.utils import (
     OpenApiExample,
+    OpenApiParameter,
     extend_schema,
     extend_schema_field,
     extend_schema_serializer,
@@ -18,7 +25,17 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.common.api import IsoDateTimeField, MoneyOutput, Paged, paginated, problems
+from config.common.api import (
+    CACHE_REVALIDATE,
+    NOT_MODIFIED,
+    IsoDateTimeField,
+    MoneyOutput,
+    Paged,
+    cache_parameters,
+    conditional,
+    paginated,
+    problems,
+)
 from config.common.roles import AUDITOR, BANK, BUREAU, EXCHANGE, role_required, user_roles
 from geo.models import user_county_code
 from ledger.log.api import EntryOutput
@@ -39,6 +56,29 @@ def _party(party_id: int, field: str) -> Party:
 
 def _asset(code: str) -> Asset:
     return get_object_or_404(Asset.objects.select_related("parcel", "holder", "valuation"), code=code)
+
+
+def _asset_detail(code: str) -> Asset:
+    """The asset with everything AssetDetailOutput shows, in a fixed number of queries."""
+    return get_object_or_404(Asset.objects.select_related("parcel", "holder", "valuation", "retirement")
+                             .prefetch_related(Prefetch("pledges", queryset=Pledge.objects.order_by("id"))),
+                             code=code)
+
+
+IF_MATCH_PARAMETER = OpenApiParameter(
+    "If-Match", str, OpenApiParameter.HEADER,
+    description="Optional. The asset's ETag from GET /api/assets/{code}/: the change is made only if the asset has "
+                "not changed since (checked under the asset's lock), else 412 `precondition-failed` naming its "
+                "current `etag`. `*` matches any state.")
+
+
+def _if_match(request) -> list[str] | None:
+    """The entity tags of the request's If-Match header; None without one. A header that names none in RFC 9110's
+    syntax (an unquoted tag, say) is kept as written, so that it matches nothing and the 412 shows it."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    return parse_etags(header) or [header.strip()]
 
 
 class Roles:
@@ -305,16 +345,22 @@ class AssetListView(Paged, Roles, APIView):
                                         holder=_party(data.validated_data["holder"], "holder"),
                                         evidence=data.validated_data["evidence"],
                                         county_code=user_county_code(request.user), registered_by=request.user)
-        return Response(AssetDetailOutput(_asset(asset.code)).data, status=status.HTTP_201_CREATED)
+        return Response(AssetDetailOutput(_asset_detail(asset.code)).data, status=status.HTTP_201_CREATED)
 
 
 class AssetDetailView(Roles, APIView):
     @extend_schema(summary="Get an asset", description=(
         "One asset with its holder, parcel geometry, evidence, current valuation, pledges (active ones in rank "
-        "order) and every ledger entry that concerns it."),
-        responses={200: AssetDetailOutput, **problems(404)})
+        "order) and every ledger entry that concerns it.\n\n"
+        "`ETag` names the asset's state (`\"a-<code>-<seq>\"`, `seq` being its last ledger entry): send it back in "
+        "`If-Match` on a write to make sure nobody changed the asset in between, or in `If-None-Match` to get 304 "
+        "while it is unchanged."),
+        parameters=cache_parameters(cache_control=CACHE_REVALIDATE),
+        responses={200: AssetDetailOutput, **NOT_MODIFIED, **problems(404)})
     def get(self, request, code: str):
-        return Response(AssetDetailOutput(_asset(code)).data)
+        asset = _asset(code)
+        return conditional(request, etag=registry.asset_etag(asset_code=asset.code), cache_control=CACHE_REVALIDATE,
+                           build=lambda: Response(AssetDetailOutput(_asset_detail(code)).data))
 
 
 class AssetConfirmView(Roles, APIView):
@@ -323,11 +369,13 @@ class AssetConfirmView(Roles, APIView):
     @extend_schema(summary="Confirm an asset", description=(
         "The bureau of the asset's county confirms a registered asset, after checking its evidence. Only a "
         "confirmed asset can be valued for pledging, pledged or transferred. Recorded as `asset.confirm`."),
-        request=None, responses={200: AssetDetailOutput, **problems(403, 404, 409, 422)})
+        parameters=[IF_MATCH_PARAMETER],
+        request=None, responses={200: AssetDetailOutput, **problems(403, 404, 409, 412, 422)})
     @idempotent
     def post(self, request, code: str):
-        asset = registry.asset_confirm(asset=_asset(code), county_code=user_county_code(request.user))
-        return Response(AssetDetailOutput(_asset(asset.code)).data)
+        asset = registry.asset_confirm(asset=_asset(code), county_code=user_county_code(request.user),
+                                       if_match=_if_match(request))
+        return Response(AssetDetailOutput(_asset_detail(asset.code)).data)
 
 
 class AssetValuationView(Roles, APIView):
@@ -348,7 +396,8 @@ class AssetValuationView(Roles, APIView):
         "asset's current one and every active pledge's cover is recomputed. Recorded as `asset.value`."),
         examples=[OpenApiExample("At 80 CNY per t CO2e", request_only=True, value={
             "run": 12, "price_per_tCO2e": "80.00", "currency": "CNY"})],
-        request=InputSerializer, responses={201: ValuationOutput, **problems(400, 403, 404, 409, 422)})
+        parameters=[IF_MATCH_PARAMETER],
+        request=InputSerializer, responses={201: ValuationOutput, **problems(400, 403, 404, 409, 412, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
@@ -357,7 +406,8 @@ class AssetValuationView(Roles, APIView):
         run = registry.run_get(run_id=data.validated_data["run"])
         valuation = registry.asset_value(asset=asset, run=run, county_code=user_county_code(request.user),
                                          price_per_t_co2e=data.validated_data.get("price_per_tCO2e"),
-                                         currency=data.validated_data.get("currency"), valued_by=request.user)
+                                         currency=data.validated_data.get("currency"), valued_by=request.user,
+                                         if_match=_if_match(request))
         return Response(ValuationOutput(valuation).data, status=status.HTTP_201_CREATED)
 
 
@@ -383,14 +433,15 @@ class AssetPledgeView(Roles, APIView):
         "retry safely."),
         examples=[OpenApiExample("A 3-year loan of 1 000 000 CNY", request_only=True, value={
             "amount": "1000000.00", "currency": "CNY", "term_months": 36, "ltv_limit_pct": "40"})],
-        request=InputSerializer, responses={201: PledgeOutput, **problems(400, 403, 404, 409, 422)})
+        parameters=[IF_MATCH_PARAMETER],
+        request=InputSerializer, responses={201: PledgeOutput, **problems(400, 403, 404, 409, 412, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         bank = registry.party_of_user(request.user, kind=Party.BANK)
         pledge = registry.pledge_create(asset=_asset(code), pledgee=bank, created_by=request.user,
-                                        **data.validated_data)
+                                        if_match=_if_match(request), **data.validated_data)
         return Response(PledgeOutput(pledge).data, status=status.HTTP_201_CREATED)
 
 
@@ -433,12 +484,15 @@ class PledgeReleaseView(Roles, APIView):
     write_roles = (BANK,)
 
     @extend_schema(summary="Release a pledge", description=(
-        "The pledgee bank releases its active pledge (the loan is repaid). Recorded as `pledge.release`."),
-        request=None, responses={200: PledgeOutput, **problems(403, 404, 409, 422)})
+        "The pledgee bank releases its active pledge (the loan is repaid). Recorded as `pledge.release`. "
+        "`If-Match` takes the ETag of the pledge's asset."),
+        parameters=[IF_MATCH_PARAMETER],
+        request=None, responses={200: PledgeOutput, **problems(403, 404, 409, 412, 422)})
     @idempotent
     def post(self, request, pledge_id: int):
         pledge = registry.pledge_release(pledge=_pledge(pledge_id),
-                                         released_by=registry.party_of_user(request.user, kind=Party.BANK))
+                                         released_by=registry.party_of_user(request.user, kind=Party.BANK),
+                                         if_match=_if_match(request))
         return Response(PledgeOutput(pledge).data)
 
 
@@ -451,8 +505,9 @@ class PledgeEnforceView(Roles, APIView):
 
     @extend_schema(summary="Enforce a pledge", description=(
         "The pledgee bank enforces its active pledge on default: the asset passes to the bank, or to the "
-        "`nominee` party it names. Recorded as `pledge.enforce`."),
-        request=InputSerializer, responses={200: PledgeOutput, **problems(400, 403, 404, 409, 422)})
+        "`nominee` party it names. Recorded as `pledge.enforce`. `If-Match` takes the ETag of the pledge's asset."),
+        parameters=[IF_MATCH_PARAMETER],
+        request=InputSerializer, responses={200: PledgeOutput, **problems(400, 403, 404, 409, 412, 422)})
     @idempotent
     def post(self, request, pledge_id: int):
         data = self.InputSerializer(data=request.data)
@@ -460,7 +515,8 @@ class PledgeEnforceView(Roles, APIView):
         nominee = data.validated_data.get("nominee")
         pledge = registry.pledge_enforce(pledge=_pledge(pledge_id),
                                          enforced_by=registry.party_of_user(request.user, kind=Party.BANK),
-                                         nominee=_party(nominee, "nominee") if nominee is not None else None)
+                                         nominee=_party(nominee, "nominee") if nominee is not None else None,
+                                         if_match=_if_match(request))
         return Response(PledgeOutput(pledge).data)
 
 
@@ -472,22 +528,31 @@ class AssetTransferView(Roles, APIView):
         to_holder = serializers.IntegerField(help_text="party id of the new holder: a collective, company, "
                                                         "household or individual (GET /api/parties/)")
         trade_ref = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        expected_holder = serializers.IntegerField(
+            required=False, help_text="party id of the holder the trade was made with: if the asset is no longer "
+                                      "theirs when the transfer settles, it is refused with 412")
 
     @extend_schema(summary="Transfer an asset", description=(
         "An exchange settles a trade of a confirmed asset: its rights pass to `to_holder`, with the exchange's "
         "`trade_ref`. A pledged asset is refused with a 409 problem until its pledges are released. Recorded as "
-        "`asset.transfer`; the answer shows the transfer and the asset after it."),
+        "`asset.transfer`; the answer shows the transfer and the asset after it.\n\n"
+        "Two trades of one asset cannot both settle against the same state: give the holder you traded with in "
+        "`expected_holder`, or the asset's ETag in `If-Match`, and a transfer that comes second is refused with "
+        "412 `precondition-failed`, naming the asset's current `holder` and `etag`."),
         examples=[OpenApiExample("Settle trade T-2026-0315", request_only=True, value={
-            "to_holder": 12, "trade_ref": "T-2026-0315"})],
-        request=InputSerializer, responses={201: AssetTransferOutput, **problems(400, 403, 404, 409, 422)})
+            "to_holder": 12, "trade_ref": "T-2026-0315", "expected_holder": 7})],
+        parameters=[IF_MATCH_PARAMETER],
+        request=InputSerializer, responses={201: AssetTransferOutput, **problems(400, 403, 404, 409, 412, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         transfer = registry.asset_transfer(asset=_asset(code), to_holder=_party(data.validated_data["to_holder"],
                                                                                 "to_holder"),
-                                           trade_ref=data.validated_data["trade_ref"], created_by=request.user)
-        return Response(AssetTransferOutput({"transfer": transfer, "asset": _asset(code)}).data,
+                                           trade_ref=data.validated_data["trade_ref"], created_by=request.user,
+                                           if_match=_if_match(request),
+                                           expected_holder=data.validated_data.get("expected_holder"))
+        return Response(AssetTransferOutput({"transfer": transfer, "asset": _asset_detail(code)}).data,
                         status=status.HTTP_201_CREATED)
 
 
@@ -503,10 +568,12 @@ class AssetRetireView(Roles, APIView):
         "An exchange retires the asset's carbon for an offset claim by a `beneficiary`. A retired asset does "
         "nothing more (no valuation, pledge, transfer or second retirement), and its land stays registered. "
         "Recorded as `asset.retire`."),
-        request=InputSerializer, responses={200: AssetDetailOutput, **problems(400, 403, 404, 409, 422)})
+        parameters=[IF_MATCH_PARAMETER],
+        request=InputSerializer, responses={200: AssetDetailOutput, **problems(400, 403, 404, 409, 412, 422)})
     @idempotent
     def post(self, request, code: str):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        registry.asset_retire(asset=_asset(code), created_by=request.user, **data.validated_data)
-        return Response(AssetDetailOutput(_asset(code)).data)
+        registry.asset_retire(asset=_asset(code), created_by=request.user, if_match=_if_match(request),
+                              **data.validated_data)
+        return Response(AssetDetailOutput(_asset_detail(code)).data)

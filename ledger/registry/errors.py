@@ -8,8 +8,8 @@ from ledger.core.errors import TranslatableError, gettext_noop
 from ledger.registry.uscc import USCCError
 
 __all__ = ["AssetNotFoundError", "AssetPledgedError", "AssetStateError", "IdempotencyKeyReusedError",
-           "ParcelOverlapError", "PledgeLimitError", "RegistryError", "RegistryForbiddenError",
-           "RegistryInputError", "USCCError", "ValuationError"]
+           "ParcelOverlapError", "PledgeLimitError", "PreconditionFailedError", "RegistryError",
+           "RegistryForbiddenError", "RegistryInputError", "USCCError", "ValuationError"]
 
 
 class RegistryError(TranslatableError):
@@ -87,6 +87,15 @@ class PledgeLimitError(RegistryError):
     http_status = 409
     problem_slug = "pledge-limit-exceeded"
     problem_title = gettext_noop("Loan-to-value limit exceeded")
+
+
+class PreconditionFailedError(RegistryError):
+    """The asset is no longer what the caller expected when it asked for the change (its ETag in If-Match, its
+    holder in `expected_holder`): 412, naming the asset's current `etag` and `holder`. Nothing was changed."""
+
+    http_status = 412
+    problem_slug = "precondition-failed"
+    problem_title = gettext_noop("Precondition failed")
 
 
 class ValuationError(RegistryError, ValueError):

@@ -12,9 +12,15 @@ then the county-year serial counter row FOR UPDATE), so that of two overlapping 
 Pledges, transfers, retirements and confirmations lock the asset row FOR UPDATE first. On SQLite every write
 transaction takes the database's write lock at BEGIN (settings: transaction_mode IMMEDIATE), which serialises
 them all.
+
+Preconditions: every service that changes an asset takes `if_match`, the entity tags the asset's current one
+(`asset_etag`) must be among, and a transfer also `expected_holder`. They are checked under the asset's row lock,
+before anything else about the change, so of two changes made against the same state only the first goes
+through; the other is refused with PreconditionFailedError (HTTP 412). The pages pass none.
 """
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 
 from django.conf import settings
@@ -36,6 +42,7 @@ from ledger.registry.errors import (
     AssetStateError,
     ParcelOverlapError,
     PledgeLimitError,
+    PreconditionFailedError,
     RegistryForbiddenError,
     RegistryInputError,
     ValuationError,
@@ -251,19 +258,50 @@ def asset_register(*, parcel: Parcel, rights_type: str, holder: Party, evidence:
     return asset
 
 
-def _asset_locked(asset: Asset) -> Asset:
-    return Asset.objects.select_for_update().get(pk=asset.pk)
+def asset_etag(*, asset_code: str) -> str:
+    """The asset's entity tag, `"a-<code>-<seq>"`: `seq` is the last ledger entry about the asset, so the tag changes
+    with every change to the asset or to one of its pledges, and with nothing else (one indexed read)."""
+    seq = Entry.objects.for_asset(asset_code).order_by("-seq").values_list("seq", flat=True).first()
+    return f'"a-{asset_code}-{seq}"'
+
+
+def _preconditions_check(asset: Asset, *, if_match: Sequence[str] | None, expected_holder: int | None) -> None:
+    """Refuse (PreconditionFailedError) unless the asset's ETag is among `if_match` (strong comparison, so a weak tag
+    never matches; "*" matches any) and its holder is party `expected_holder`; None checks nothing. Call it with the
+    asset row locked: what it checks is then what the change applies to."""
+    if if_match is None and expected_holder is None:
+        return
+    etag = asset_etag(asset_code=asset.code)
+    current = {"asset_code": asset.code, "etag": etag, "holder": asset.holder_id}
+    if if_match is not None and "*" not in if_match and etag not in if_match:
+        raise PreconditionFailedError(
+            gettext_noop("asset %(asset_code)s has changed since you read it: its ETag is now %(etag)s, not "
+                         "%(if_match)s"), asset_code=asset.code, etag=etag, if_match=", ".join(if_match),
+            extensions={**current, "if_match": list(if_match)})
+    if expected_holder is not None and expected_holder != asset.holder_id:
+        raise PreconditionFailedError(
+            gettext_noop("asset %(asset_code)s is held by party %(holder)s, not party %(expected_holder)s"),
+            field="expected_holder", asset_code=asset.code, holder=asset.holder_id, expected_holder=expected_holder,
+            extensions={**current, "expected_holder": expected_holder})
+
+
+def _asset_locked(asset: Asset, *, if_match: Sequence[str] | None = None,
+                  expected_holder: int | None = None) -> Asset:
+    """The asset's row, locked FOR UPDATE until the transaction ends, after its preconditions hold."""
+    asset = Asset.objects.select_for_update().get(pk=asset.pk)
+    _preconditions_check(asset, if_match=if_match, expected_holder=expected_holder)
+    return asset
 
 
 def _active_pledge_of(asset: Asset) -> Pledge | None:
     return asset.pledges.filter(status=Pledge.ACTIVE).order_by("id").first()
 
 
-def asset_confirm(*, asset: Asset, county_code: str | None) -> Asset:
+def asset_confirm(*, asset: Asset, county_code: str | None, if_match: Sequence[str] | None = None) -> Asset:
     """Confirm ownership of a registered asset after review (`asset.confirm`); only its county's bureau may."""
     _county_scope(county_code, asset.county_code, "confirm assets")
     with transaction.atomic():
-        asset = _asset_locked(asset)
+        asset = _asset_locked(asset, if_match=if_match)
         if asset.status != Asset.REGISTERED:
             raise AssetStateError(gettext_noop("asset %(asset_code)s is %(asset_status)s; only a registered asset "
                                                "can be confirmed"), asset_code=asset.code, asset_status=asset.status)
@@ -274,7 +312,7 @@ def asset_confirm(*, asset: Asset, county_code: str | None) -> Asset:
 
 
 def asset_value(*, asset: Asset, run: AccountingRun, county_code: str | None, price_per_t_co2e: Decimal | None = None,
-                currency: str | None = None, valued_by=None) -> Valuation:
+                currency: str | None = None, valued_by=None, if_match: Sequence[str] | None = None) -> Valuation:
     """Attach run `run`'s result for the asset's parcel as its current valuation (`asset.value`).
 
     The price is `price_per_t_co2e` in `currency` when given; otherwise the run's own price per t C (a run queued
@@ -316,7 +354,7 @@ def asset_value(*, asset: Asset, run: AccountingRun, county_code: str | None, pr
                            "currency": currency},
     }
     with transaction.atomic():
-        asset = _asset_locked(asset)
+        asset = _asset_locked(asset, if_match=if_match)
         if asset.status != Asset.CONFIRMED:
             raise AssetStateError(gettext_noop("asset %(asset_code)s is %(asset_status)s; only a confirmed asset can "
                                                "be valued"), asset_code=asset.code, asset_status=asset.status)
@@ -339,7 +377,8 @@ def asset_value(*, asset: Asset, run: AccountingRun, county_code: str | None, pr
 
 
 def pledge_create(*, asset: Asset, pledgee: Party, amount: Decimal, currency: str, term_months: int,
-                  ltv_limit_pct: Decimal | None = None, created_by=None) -> Pledge:
+                  ltv_limit_pct: Decimal | None = None, created_by=None,
+                  if_match: Sequence[str] | None = None) -> Pledge:
     """Register a pledge of `pledgee` on a confirmed, valued asset (`pledge.create`).
 
     Refused (PledgeLimitError) when the active pledges plus this one would exceed the strictest loan-to-value
@@ -365,7 +404,7 @@ def pledge_create(*, asset: Asset, pledgee: Party, amount: Decimal, currency: st
                                  max_term_months=PLEDGE_TERM_MONTHS_MAX, term_months=term_months)
     amount_text, ltv_text = decimal_text(amount, MONEY_QUANTUM), decimal_text(ltv, PCT_QUANTUM)
     with transaction.atomic():
-        asset = _asset_locked(asset)
+        asset = _asset_locked(asset, if_match=if_match)
         if asset.status != Asset.CONFIRMED:
             raise AssetStateError(gettext_noop("asset %(asset_code)s is %(asset_status)s; only a confirmed asset can "
                                                "be pledged"), asset_code=asset.code, asset_status=asset.status)
@@ -400,32 +439,36 @@ def pledge_create(*, asset: Asset, pledgee: Party, amount: Decimal, currency: st
     return pledge
 
 
-def _pledge_locked_for(pledge: Pledge, party: Party, doing: str) -> tuple[Pledge, Asset]:
+def _pledge_locked_for(pledge: Pledge, party: Party, doing: str, *,
+                       if_match: Sequence[str] | None) -> tuple[Pledge, Asset]:
     if pledge.pledgee_id != party.id:
         raise RegistryForbiddenError(_PLEDGE_NOT_YOURS[doing], pledge_id=pledge.id)
-    asset = _asset_locked(pledge.asset)
+    asset = _asset_locked(pledge.asset, if_match=if_match)
     pledge = Pledge.objects.select_for_update().get(pk=pledge.pk)
     if pledge.status != Pledge.ACTIVE:
         raise AssetStateError(_PLEDGE_NOT_ACTIVE[doing], pledge_id=pledge.id, pledge_status=pledge.status)
     return pledge, asset
 
 
-def pledge_release(*, pledge: Pledge, released_by: Party) -> Pledge:
-    """Release an active pledge (`pledge.release`); only its pledgee bank may."""
+def pledge_release(*, pledge: Pledge, released_by: Party, if_match: Sequence[str] | None = None) -> Pledge:
+    """Release an active pledge (`pledge.release`); only its pledgee bank may. `if_match` names the pledge's
+    asset's ETag."""
     with transaction.atomic():
-        pledge, asset = _pledge_locked_for(pledge, released_by, "release")
+        pledge, asset = _pledge_locked_for(pledge, released_by, "release", if_match=if_match)
         pledge.status, pledge.closed_at = Pledge.RELEASED, timezone.now()
         pledge.save(update_fields=["status", "closed_at"])
         _append("pledge.release", {"asset": asset.code, "pledge": pledge.id})
     return pledge
 
 
-def pledge_enforce(*, pledge: Pledge, enforced_by: Party, nominee: Party | None = None) -> Pledge:
+def pledge_enforce(*, pledge: Pledge, enforced_by: Party, nominee: Party | None = None,
+                   if_match: Sequence[str] | None = None) -> Pledge:
     """Enforce an active pledge on default (`pledge.enforce`): the asset passes to the bank or its nominee.
-    Only the pledgee bank may. Other active pledges on the asset stay attached to it."""
+    Only the pledgee bank may. Other active pledges on the asset stay attached to it. `if_match` names the pledge's
+    asset's ETag."""
     to_holder = nominee or enforced_by
     with transaction.atomic():
-        pledge, asset = _pledge_locked_for(pledge, enforced_by, "enforce")
+        pledge, asset = _pledge_locked_for(pledge, enforced_by, "enforce", if_match=if_match)
         if asset.status != Asset.CONFIRMED:
             raise AssetStateError(gettext_noop("asset %(asset_code)s is %(asset_status)s; only a confirmed asset's "
                                                "pledge can be enforced"), asset_code=asset.code,
@@ -441,8 +484,9 @@ def pledge_enforce(*, pledge: Pledge, enforced_by: Party, nominee: Party | None 
 # --- transfers and retirement ----------------------------------------------------------------------------------
 
 
-def _asset_free_locked(asset: Asset, doing: str) -> Asset:
-    asset = _asset_locked(asset)
+def _asset_free_locked(asset: Asset, doing: str, *, if_match: Sequence[str] | None,
+                       expected_holder: int | None = None) -> Asset:
+    asset = _asset_locked(asset, if_match=if_match, expected_holder=expected_holder)
     if asset.status != Asset.CONFIRMED:
         raise AssetStateError(_ASSET_NOT_CONFIRMED[doing], asset_code=asset.code, asset_status=asset.status)
     pledge = _active_pledge_of(asset)
@@ -452,11 +496,14 @@ def _asset_free_locked(asset: Asset, doing: str) -> Asset:
     return asset
 
 
-def asset_transfer(*, asset: Asset, to_holder: Party, trade_ref: str = "", created_by=None) -> Transfer:
+def asset_transfer(*, asset: Asset, to_holder: Party, trade_ref: str = "", created_by=None,
+                   if_match: Sequence[str] | None = None, expected_holder: int | None = None) -> Transfer:
     """Settle a trade: the asset passes to `to_holder` (`asset.transfer`), who must be a rights holder (a
-    collective, company, household or individual, as at registration). Refused while a pledge is active."""
+    collective, company, household or individual, as at registration). Refused while a pledge is active, and
+    (PreconditionFailedError) when the asset's holder is not party `expected_holder` or its ETag not in `if_match`:
+    of two trades of one asset from the same holder, only the first settles."""
     with transaction.atomic():
-        asset = _asset_free_locked(asset, "transferred")
+        asset = _asset_free_locked(asset, "transferred", if_match=if_match, expected_holder=expected_holder)
         _rights_holder_check(to_holder, field="to_holder")
         if to_holder.id == asset.holder_id:
             raise RegistryInputError(gettext_noop("party %(party)s already holds asset %(asset_code)s"),
@@ -470,13 +517,14 @@ def asset_transfer(*, asset: Asset, to_holder: Party, trade_ref: str = "", creat
     return transfer
 
 
-def asset_retire(*, asset: Asset, beneficiary: str, reason: str, created_by=None) -> Retirement:
+def asset_retire(*, asset: Asset, beneficiary: str, reason: str, created_by=None,
+                 if_match: Sequence[str] | None = None) -> Retirement:
     """Retire the asset's carbon for an offset claim (`asset.retire`); a retired asset does nothing more."""
     for field, value in (("beneficiary", beneficiary), ("reason", reason)):
         if not value.strip():
             raise RegistryInputError(gettext_noop("a retirement needs a beneficiary and a reason"), field=field)
     with transaction.atomic():
-        asset = _asset_free_locked(asset, "retired")
+        asset = _asset_free_locked(asset, "retired", if_match=if_match)
         retirement = Retirement.objects.create(asset=asset, holder_id=asset.holder_id, beneficiary=beneficiary,
                                                reason=reason, created_by=created_by)
         asset.status = Asset.RETIRED

@@ -50,7 +50,8 @@ OTHER = {"type": "Polygon", "coordinates": [[[104.60, 32.40], [104.61, 32.40], [
 @pytest.fixture
 def scene(roles):
     """The asset (registered, confirmed, valued at 1000 t C, 95% 800-1200, 80 CNY per t CO2e), pledged to bank A
-    (released) and then to bank B (active); another asset's entries between; checkpoints along the way."""
+    (released) and then to bank B (active); another asset's entries between; checkpoints along the way, the last
+    covering every entry."""
     parcel = make_parcel("PW-0001", PARCEL)
     asset = registry.asset_register(parcel=parcel, rights_type="forest_land_use", holder=roles.holder,
                                     evidence=evidence(), county_code="510727")
@@ -68,6 +69,7 @@ def scene(roles):
     registry.pledge_release(pledge=first, released_by=roles.bank_party)
     second = registry.pledge_create(asset=asset, pledgee=roles.bank2_party, amount=Decimal("60000"),
                                     currency="CNY", term_months=24)
+    checkpoint_sign_latest(force=True)  # a bundle is proven only to a checkpoint already signed
     asset.refresh_from_db()
 
     class Scene:
