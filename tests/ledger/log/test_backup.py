@@ -80,7 +80,7 @@ def _history(users) -> None:
     registry.asset_transfer(asset=a, to_holder=buyer, trade_ref="T-1")
     p2 = registry.pledge_create(asset=a, pledgee=bank2, amount=1000, currency="CNY", term_months=6)
     registry.pledge_enforce(pledge=p2, enforced_by=bank2, nominee=holder)
-    registry.pledge_create(asset=b, pledgee=bank, amount=5000, currency="CNY", term_months=12, ltv_limit_pct=60)
+    registry.pledge_create(asset=b, pledgee=bank, amount=5000, currency="CNY", term_months=12, ltv_limit_pct=40)
     registry.asset_retire(asset=a, beneficiary="Chengdu Metro", reason="offset")
     checkpoint_sign_latest(force=True)
 
