@@ -1,4 +1,5 @@
-"""What the ledger does: append entries, sign checkpoints. Other apps call these inside their own transactions.
+"""What the ledger does: append entries, sign checkpoints, and restore a backup into an empty ledger (the
+`*_restore` functions, for `manage.py import_ledger`). Other apps call these inside their own transactions.
 
     entry = entry_append(kind="asset.register", payload={"asset": "510727-2026-000123", ...})
 
