@@ -40,7 +40,7 @@ SHA256_RESPONSE_HEADER = OpenApiParameter(SHA256_HEADER, str, OpenApiParameter.H
 
 
 class _TreeSizeInput(serializers.Serializer):
-    tree_size = serializers.IntegerField(min_value=1, required=False)
+    tree_size = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)  # a 400, not an overflow
 
 
 def _bundle_for(request, code: str) -> dict:
