@@ -44,9 +44,8 @@ GDAL_CONFIG = {
     "GDAL_HTTP_MAX_RETRY": "0",
     "GDAL_HTTP_TIMEOUT": "1",
     "GDAL_HTTP_CONNECTTIMEOUT": "1",
-    # Grids for datum shifts come from the installed PROJ data, never from the CDN.
-    "PROJ_NETWORK": "OFF",
 }
+# PROJ (datum grids) stays off the network too: its proj.ini says network = off, and nothing here sets PROJ_NETWORK.
 
 
 class NotGeoTIFFError(RasterError):

@@ -80,8 +80,11 @@ def _read(dataset, band: int, window: Window) -> np.ndarray:
 
 
 def _unreadable(exc: BaseException) -> RasterError:
+    # rasterio's own message only points at GDAL's ("See previous exception"), which names the scratch file first.
+    reason = str(exc.__cause__ or exc)
+    reason = reason.split(", ", 1)[1] if reason.startswith(("/", "tmp")) and ", " in reason else reason
     return RasterError(gettext_noop("the raster's pixels cannot be read (the file is truncated or damaged): "
-                                    "%(reason)s"), reason=str(exc), extensions={})
+                                    "%(reason)s"), reason=reason, extensions={})
 
 
 def check_declared_size(dataset, *, max_pixels: int) -> None:

@@ -80,7 +80,7 @@ RETRY_AFTER_HEADER = OpenApiParameter("Retry-After", int, OpenApiParameter.HEADE
 
 
 class _TreeSizeInput(serializers.Serializer):
-    tree_size = serializers.IntegerField(min_value=1, required=False)
+    tree_size = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)  # a 400, not an overflow
 
 
 class _BundleRead(APIView):

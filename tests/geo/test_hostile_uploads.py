@@ -6,9 +6,7 @@ see them, or set HOSTILE_UPLOADS_REPORT to a file to collect them as JSON lines 
 uploads", gives the command and the medians).
 """
 
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -28,7 +26,7 @@ from geo.geotiff import GDAL_CONFIG, NotGeoTIFFError, gdal_env, open_geotiff, re
 from geo.models import Raster
 from geo.scratch import SCRATCH_STALE_S, scratch_dir, scratch_root, scratch_sweep
 from tests.conftest import PROJECT_ROOT
-from tests.geo.helpers import media_files, write_tif
+from tests.geo.helpers import measured, media_files, write_tif
 
 pytestmark = pytest.mark.django_db
 
@@ -71,8 +69,10 @@ class RecordingServer:
         self.server.server_close()
 
 
-def _rss_kib(field: str) -> int:
-    return int(re.search(rf"{field}:\s+(\d+) kB", Path("/proc/self/status").read_text()).group(1))
+def upload(client, path, **fields):
+    with open(path, "rb") as handle:
+        return client.post("/api/rasters/", {"file": handle, "epoch": 2020, "legend": "clcd", **fields},
+                           format="multipart")
 
 
 def warm_up(client, tmp_path: Path) -> None:
@@ -84,35 +84,6 @@ def warm_up(client, tmp_path: Path) -> None:
     upload(client, stray)
     with open_geotiff(write_tif(tmp_path / "warm-up-geotiff.tif", np.ones((2, 2), np.uint8), crs=CRS)):
         pass
-
-
-def measured(case: str, action):
-    """Run `action()`, and report how long it took and the process's peak resident memory meanwhile (VmHWM, reset
-    first through /proc/self/clear_refs), as facts: nothing here is asserted. Call `warm_up` first."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current resident size
-        before = _rss_kib("VmRSS")
-    except OSError:
-        before = None
-    started = time.perf_counter()
-    result = action()
-    seconds = time.perf_counter() - started
-    fact = {"case": case, "seconds": round(seconds, 4)}
-    if before is not None:
-        peak = _rss_kib("VmHWM")
-        fact |= {"peak_rss_mib": round(peak / 1024, 1), "growth_mib": round((peak - before) / 1024, 1)}
-    print(f"\nhostile upload {json.dumps(fact)}")
-    report = os.environ.get("HOSTILE_UPLOADS_REPORT")
-    if report:
-        with open(report, "a") as out:
-            out.write(json.dumps(fact) + "\n")
-    return result
-
-
-def upload(client, path, **fields):
-    with open(path, "rb") as handle:
-        return client.post("/api/rasters/", {"file": handle, "epoch": 2020, "legend": "clcd", **fields},
-                           format="multipart")
 
 
 def vrt(path: Path, source: str, *, size: int = 4) -> Path:
@@ -286,7 +257,8 @@ def test_a_truncated_geotiff_is_422_with_a_clear_message(bureau, media, tmp_path
     truncated = tmp_path / "truncated.tif"
     truncated.write_bytes(cog.read_bytes()[: cog.stat().st_size // 2])
     body = measured("geotiff-truncated", lambda: problem(upload(bureau, truncated), 422))
-    assert body["detail"].startswith("the raster's pixels cannot be read (the file is truncated or damaged): ")
+    assert body["detail"] == ("the raster's pixels cannot be read (the file is truncated or damaged): band 1: "
+                              "IReadBlock failed at X offset 1, Y offset 0: TIFFReadEncodedTile() failed.")
     assert Raster.objects.count() == 0
     assert media_files(media) == []
 
