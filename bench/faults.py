@@ -235,9 +235,10 @@ def _django(env: dict) -> None:
     signing_key_load()  # the key in VAR_DIR/keys, made once here rather than raced for by the services
 
 
-def _land(folder: Path, size: int, parcels: int, bureau):
-    """A raster of `size` × `size` 10 m pixels (west half forest, east half grassland), `parcels` strip parcels
-    over it, and a pool-table method; through the services, as the demo loads its county."""
+def _land(folder: Path, size: int, parcels: int, bureau, *, speckled: bool = False):
+    """A raster of `size` × `size` 10 m pixels (west half forest, east half grassland; or, `speckled`, each pixel
+    either at random, which is slower to account), `parcels` strip parcels over it, and a pool-table method;
+    through the services, as the demo loads its county."""
     import numpy as np
     import rasterio
     from pyproj import Transformer
@@ -247,9 +248,13 @@ def _land(folder: Path, size: int, parcels: int, bureau):
     from geo.legends import builtin_legend
     from geo.services import parcel_import, raster_ingest
 
-    classes = np.full((size, size), 4, np.uint8)
-    classes[:, : size // 2] = 2
-    path = folder / f"land-{size}.tif"
+    if speckled:
+        classes = np.where(np.random.default_rng(20260101).random((size, size), np.float32) < 0.5, 2, 4)
+        classes = classes.astype(np.uint8)
+    else:
+        classes = np.full((size, size), 4, np.uint8)
+        classes[:, : size // 2] = 2
+    path = folder / f"land-{size}{'-speckled' if speckled else ''}.tif"
     with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=1, dtype="uint8", crs="EPSG:32648",
                        transform=Affine(10, 0, 452_000, 0, -10, 3_586_000), tiled=True, blockxsize=512,
                        blockysize=512, compress="deflate") as out:
@@ -462,7 +467,7 @@ def main() -> int:
         receiver = Receiver()
         webhook_subscribe(owner=bank, url=receiver.url, event_kinds=["party.create"])
         small = _land(folder, 1000, 10, bureau)
-        large = _land(folder, args.kill_raster_px, 40, bureau)
+        large = _land(folder, args.kill_raster_px, 40, bureau, speckled=True)
         services.start()
         clients = [Client(services.web_port, bureau_token) for _ in range(args.clients)]
         runner = Client(services.web_port, bureau_token)
