@@ -22,6 +22,7 @@ another's tables; this module is the lowest layer that needs one, and the ledger
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 
 from celery import current_app
@@ -72,10 +73,23 @@ class OutboxMessage(models.Model):
 _broker_failed_at: list[float | None] = [None]
 
 
-def task_publish(name: str, *, args: Sequence = (), eta: datetime | None = None) -> None:
+def broker_connection():
+    """A connection to the broker of its own, for `task_publish`: one attempt to connect, and reads and writes
+    that give up after OUTBOX_PUBLISH_TIMEOUT_S. (The shared producer pool's would retry, and the Redis result
+    backend would subscribe to each task's result first: about 19 s with the broker down, then "the application
+    must be restarted".) A context manager; opening it does not connect yet."""
+    timeout = settings.OUTBOX_PUBLISH_TIMEOUT_S
+    options = {"socket_connect_timeout": timeout, "socket_timeout": timeout,  # Redis
+               "read_timeout": timeout, "write_timeout": timeout,  # RabbitMQ (py-amqp)
+               "max_retries": 0}  # one connection attempt (kombu retries for connect_timeout, then waits 2 s)
+    return current_app.connection_for_write(connect_timeout=timeout, transport_options=options)
+
+
+def task_publish(name: str, *, args: Sequence = (), eta: datetime | None = None, connection=None) -> None:
     """Publish task `name` once, quickly or not at all: raise TaskNotSent when the broker does not take it within
     OUTBOX_PUBLISH_TIMEOUT_S (a refused connection fails at once), or at once when it failed in this process less
-    than OUTBOX_RETRY_AFTER_S ago. Without a broker (eager), hand the task to the in-process runner instead; in the
+    than OUTBOX_RETRY_AFTER_S ago. `connection`: a `broker_connection()` to publish over (a batch shares one);
+    by default one of its own. Without a broker (eager), hand the task to the in-process runner instead; in the
     `inline` mode of the tests it runs here and now, and its own errors propagate."""
     app = current_app
     if eta is not None and eta <= timezone.now():
@@ -87,19 +101,15 @@ def task_publish(name: str, *, args: Sequence = (), eta: datetime | None = None)
     if failed_at is not None and time.monotonic() - failed_at < settings.OUTBOX_RETRY_AFTER_S:
         raise TaskNotSent(f"not tried: the broker failed {time.monotonic() - failed_at:.1f} s ago, and is tried again "
                           f"{settings.OUTBOX_RETRY_AFTER_S} s after that")
-    timeout = settings.OUTBOX_PUBLISH_TIMEOUT_S
-    options = {"socket_connect_timeout": timeout, "socket_timeout": timeout,  # Redis
-               "read_timeout": timeout, "write_timeout": timeout,  # RabbitMQ (py-amqp)
-               "max_retries": 0}  # one connection attempt (kombu retries for connect_timeout, then waits 2 s)
-    # A connection of its own: the shared pool's would retry, and the Redis result backend would subscribe to the
-    # task's result first (about 19 s with the broker down, then "the application must be restarted").
-    with app.connection_for_write(connect_timeout=timeout, transport_options=options) as connection:
-        broker_errors = (KombuError, OSError, *connection.connection_errors, *connection.channel_errors)
-        try:
-            app.send_task(name, args=list(args), eta=eta, connection=connection, retry=False, ignore_result=True)
-        except broker_errors as error:
-            _broker_failed_at[0] = time.monotonic()
-            raise TaskNotSent(f"{type(error).__name__}: {error}") from error
+    if connection is None:
+        with broker_connection() as own:
+            return task_publish(name, args=args, eta=eta, connection=own)
+    broker_errors = (KombuError, OSError, *connection.connection_errors, *connection.channel_errors)
+    try:
+        app.send_task(name, args=list(args), eta=eta, connection=connection, retry=False, ignore_result=True)
+    except broker_errors as error:
+        _broker_failed_at[0] = time.monotonic()
+        raise TaskNotSent(f"{type(error).__name__}: {error}") from error
     _broker_failed_at[0] = None
 
 
@@ -134,22 +144,33 @@ def outbox_send(model: type[OutboxMessage], *, ids: Sequence[int] | None = None)
     if ids is not None:
         rows = rows.filter(id__in=list(ids))
     sent = 0
-    for row in rows.order_by("id")[:SEND_BATCH]:
-        if not model.objects.filter(_claimable(timezone.now()), pk=row.pk).update(claimed_at=timezone.now()):
-            continue  # another sender has it
-        try:
-            task_publish(row.task, args=row.args, eta=row.not_before)
-        except TaskNotSent as error:
-            model.objects.filter(pk=row.pk).update(claimed_at=None, send_failures=F("send_failures") + 1,
-                                                   last_error=str(error)[:2000])
-            log.warning("%s %s not sent, left for the sweep: %s", model._meta.label, row, error)
-            break
-        except BaseException:  # inline mode: the task itself failed; the row stays for the sweep
-            model.objects.filter(pk=row.pk).update(claimed_at=None)
-            raise
-        model.objects.filter(pk=row.pk).update(sent_at=timezone.now(), claimed_at=None)
-        sent += 1
+    with ExitStack() as stack:
+        connection = None if current_app.conf.task_always_eager else stack.enter_context(broker_connection())
+        for row in rows.order_by("id")[:SEND_BATCH]:
+            outcome = _send_one(model, row, connection)
+            if outcome is False:
+                break
+            sent += bool(outcome)
     return sent
+
+
+def _send_one(model: type[OutboxMessage], row: OutboxMessage, connection) -> bool | None:
+    """Claim, publish and mark `row`: True once sent, None when another sender holds it, False when the broker
+    did not take it (the error is recorded on the row)."""
+    if not model.objects.filter(_claimable(timezone.now()), pk=row.pk).update(claimed_at=timezone.now()):
+        return None
+    try:
+        task_publish(row.task, args=row.args, eta=row.not_before, connection=connection)
+    except TaskNotSent as error:
+        model.objects.filter(pk=row.pk).update(claimed_at=None, send_failures=F("send_failures") + 1,
+                                               last_error=str(error)[:2000])
+        log.warning("%s %s not sent, left for the sweep: %s", model._meta.label, row, error)
+        return False
+    except BaseException:  # inline mode: the task itself failed; the row stays for the sweep
+        model.objects.filter(pk=row.pk).update(claimed_at=None)
+        raise
+    model.objects.filter(pk=row.pk).update(sent_at=timezone.now(), claimed_at=None)
+    return True
 
 
 def outbox_send_pending(model: type[OutboxMessage]) -> int:
