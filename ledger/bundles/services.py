@@ -22,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+import rfc8785
 from celery import current_app as celery_app
 from django.db import connections
 from django.db.models import Max
@@ -277,8 +278,11 @@ def bundle_build(*, asset: Asset, tree_size: int | None = None, basis: BundleBas
 
 
 def bundle_bytes(bundle: dict) -> bytes:
-    """The bytes served for `bundle`: its RFC 8785 canonical JSON, so its sha256 can be recomputed anywhere."""
-    return canonical_json(bundle)
+    """The bytes served for `bundle`: its RFC 8785 canonical JSON, so its sha256 can be recomputed anywhere.
+
+    Written with the `rfc8785` package, which gives the same bytes as `ledger.core.canonical_json` (the verifier's
+    encoder; tests compare the two on many values) about three times faster on a bundle's many strings."""
+    return rfc8785.dumps(bundle)
 
 
 def bundle_sha256(bundle: dict) -> str:
