@@ -95,7 +95,8 @@ def test_a_conditional_bundle_read_is_cheaper_than_building_it(market):
 @pytest.mark.postgres
 def test_an_assets_entries_and_etag_are_read_through_the_asset_index():
     """`for_asset` (the asset's history, its ETag, its bundle) compares the payload's asset as text, which the
-    expression index on (payload ->> 'asset', seq) serves; a JSON comparison would scan the whole ledger."""
+    expression index on (payload ->> 'asset', seq) serves; a JSON comparison would scan the whole ledger. A bundle
+    finds its parties' entries through the same index, among the entries that name no asset."""
     from ledger.log.models import Entry
     from ledger.log.services import entry_append
 
@@ -107,3 +108,12 @@ def test_an_assets_entries_and_etag_are_read_through_the_asset_index():
     latest = Entry.objects.for_asset("A-1").order_by("-seq").values_list("seq", flat=True)[:1]
     assert "ledger_entry_asset_idx" in latest.explain()
     assert [e.seq for e in Entry.objects.for_asset("A-1")] == [1, 5, 9, 13, 17]
+
+    from ledger.bundles.services import _party_entries
+
+    party = entry_append(kind="party.create", payload={"party": 7, "kind": "household", "name": "x", "uscc": None})
+    with CaptureQueriesContext(connection) as captured:
+        assert [e.seq for e in _party_entries({7})] == [party.seq]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + captured.captured_queries[0]["sql"])
+        assert "ledger_entry_asset_idx" in " ".join(row[0] for row in cursor.fetchall())
