@@ -13,6 +13,8 @@
   lead in the caller's language.
 """
 
+import hashlib
+
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -132,8 +134,9 @@ class BundleView(_BundleRead):
                               **CHECKPOINT_DUE})
     def get(self, request, code: str):
         def build(bundle):
-            response = HttpResponse(bundle_bytes(bundle), content_type="application/json")
-            response[SHA256_HEADER] = bundle_sha256(bundle)
+            body = bundle_bytes(bundle)
+            response = HttpResponse(body, content_type="application/json")
+            response[SHA256_HEADER] = hashlib.sha256(body).hexdigest()
             response["Content-Disposition"] = f'inline; filename="{code}.bundle.json"'
             return response
 

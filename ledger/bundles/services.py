@@ -22,9 +22,11 @@ import threading
 import time
 from dataclasses import dataclass
 
+import rfc8785
 from celery import current_app as celery_app
 from django.db import connections
 from django.db.models import Max
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from accounting.models import MethodVersion
@@ -70,8 +72,11 @@ def _party_ids(asset: Asset, pledges: list[dict], asset_entries: list[Entry]) ->
 
 
 def _party_entries(party_ids: set[int]) -> list[Entry]:
-    """The `party.create` entry of each party in `party_ids`."""
-    return list(Entry.objects.filter(kind="party.create", payload__party__in=sorted(party_ids)).order_by("seq"))
+    """The `party.create` entry of each party in `party_ids`. Such an entry names no asset, so the asset index
+    finds it among the few that name none (`payload ->> 'asset' IS NULL`), not by a scan of the whole ledger."""
+    return list(Entry.objects.alias(asset_key=KT("payload__asset"))
+                .filter(asset_key__isnull=True, kind="party.create", payload__party__in=sorted(party_ids))
+                .order_by("seq"))
 
 
 def _anchor_of(checkpoint: Checkpoint):
@@ -277,8 +282,11 @@ def bundle_build(*, asset: Asset, tree_size: int | None = None, basis: BundleBas
 
 
 def bundle_bytes(bundle: dict) -> bytes:
-    """The bytes served for `bundle`: its RFC 8785 canonical JSON, so its sha256 can be recomputed anywhere."""
-    return canonical_json(bundle)
+    """The bytes served for `bundle`: its RFC 8785 canonical JSON, so its sha256 can be recomputed anywhere.
+
+    Written with the `rfc8785` package, which gives the same bytes as `ledger.core.canonical_json` (the verifier's
+    encoder; tests compare the two on many values) about three times faster on a bundle's many strings."""
+    return rfc8785.dumps(bundle)
 
 
 def bundle_sha256(bundle: dict) -> str:

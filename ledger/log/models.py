@@ -7,6 +7,7 @@ and on PostgreSQL a trigger (migration 0002) refuses UPDATE, DELETE and TRUNCATE
 
 from django.db import models
 from django.db.models.fields.json import KT
+from django.db.models.lookups import Exact
 
 from ledger.core.errors import ImmutableEntryError, gettext_noop
 
@@ -46,8 +47,11 @@ class AppendOnlyModel(models.Model):
 
 class EntryQuerySet(AppendOnlyQuerySet):
     def for_asset(self, asset_code: str) -> "EntryQuerySet":
-        """Entries whose payload names `asset_code` under the key "asset", in log order (indexed)."""
-        return self.filter(payload__asset=asset_code).order_by("seq")
+        """Entries whose payload names `asset_code` under the key "asset", in log order (indexed).
+
+        Compared as text (`payload ->> 'asset'`), the expression `ledger_entry_asset_idx` indexes: the JSON
+        comparison `payload__asset=` would be `payload -> 'asset' = '"..."'::jsonb`, which no index serves."""
+        return self.filter(Exact(KT("payload__asset"), asset_code)).order_by("seq")
 
     def in_range(self, first_seq: int, last_seq: int) -> "EntryQuerySet":
         """Entries with first_seq <= seq <= last_seq, in log order."""

@@ -12,6 +12,7 @@ also takes `expected_holder`. When the asset has changed since, the write is ref
 
 
 from django.db.models import Prefetch
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.http import parse_etags
 from drf_spectacular.utils import (
@@ -128,7 +129,9 @@ class ValuationOutput(serializers.Serializer):
     value_ci95_low = MoneyOutput(help_text="the value at the stock's lower 95 % bound: what pledges lend against")
 
     def to_representation(self, valuation: Valuation) -> dict:
-        return super().to_representation(valuation_projection(valuation))
+        # The projection is already this shape, in JSON values (the fields above are its schema, and the tests hold
+        # every answer to the schema): a page of 50 assets need not walk 15 fields 50 times.
+        return valuation_projection(valuation)
 
 
 class PledgeOutput(serializers.Serializer):
@@ -146,8 +149,9 @@ class PledgeOutput(serializers.Serializer):
     closed_at = IsoDateTimeField(allow_null=True, help_text="when released or enforced")
 
     def to_representation(self, pledge: Pledge) -> dict:
-        return super().to_representation({**pledge_projection(pledge), "created_at": pledge.created_at,
-                                          "closed_at": pledge.closed_at})
+        # as ValuationOutput: the projection is this shape already
+        return {**pledge_projection(pledge), "created_at": pledge.created_at.isoformat(),
+                "closed_at": None if pledge.closed_at is None else pledge.closed_at.isoformat()}
 
 
 class AssetHolderSerializer(serializers.Serializer):
@@ -312,7 +316,9 @@ class AssetListView(Paged, Roles, APIView):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         q = query.validated_data
-        assets = Asset.objects.select_related("parcel", "holder", "valuation").order_by("code")
+        # a summary shows neither the parcel's geometry nor the evidence: not read, not decoded
+        assets = (Asset.objects.select_related("parcel", "holder", "valuation").defer("parcel__geometry", "evidence")
+                  .order_by("code"))
         if "county" in q:
             assets = assets.filter(county_code=q["county"])
         if "holder" in q:
@@ -358,8 +364,10 @@ class AssetDetailView(Roles, APIView):
         parameters=cache_parameters(cache_control=CACHE_REVALIDATE),
         responses={200: AssetDetailOutput, **NOT_MODIFIED, **problems(404)})
     def get(self, request, code: str):
-        asset = _asset(code)
-        return conditional(request, etag=registry.asset_etag(asset_code=asset.code), cache_control=CACHE_REVALIDATE,
+        etag = registry.asset_etag(asset_code=code)
+        if etag is None:
+            raise Http404
+        return conditional(request, etag=etag, cache_control=CACHE_REVALIDATE,
                            build=lambda: Response(AssetDetailOutput(_asset_detail(code)).data))
 
 

@@ -258,11 +258,12 @@ def asset_register(*, parcel: Parcel, rights_type: str, holder: Party, evidence:
     return asset
 
 
-def asset_etag(*, asset_code: str) -> str:
+def asset_etag(*, asset_code: str) -> str | None:
     """The asset's entity tag, `"a-<code>-<seq>"`: `seq` is the last ledger entry about the asset, so the tag changes
-    with every change to the asset or to one of its pledges, and with nothing else (one indexed read)."""
+    with every change to the asset or to one of its pledges, and with nothing else (one indexed read). None when
+    there is no such asset (every asset has its registration entry)."""
     seq = Entry.objects.for_asset(asset_code).order_by("-seq").values_list("seq", flat=True).first()
-    return f'"a-{asset_code}-{seq}"'
+    return None if seq is None else f'"a-{asset_code}-{seq}"'
 
 
 def _preconditions_check(asset: Asset, *, if_match: Sequence[str] | None, expected_holder: int | None) -> None:

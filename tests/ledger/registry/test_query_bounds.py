@@ -90,3 +90,30 @@ def test_a_conditional_bundle_read_is_cheaper_than_building_it(market):
     built = bank.get(f"/api/assets/{code}/bundle/")
     assert queries(bank, f"/api/assets/{code}/bundle/", HTTP_IF_NONE_MATCH=built["ETag"]) <= 10
     assert queries(bank, f"/api/assets/{code}/", HTTP_IF_NONE_MATCH=bank.get(f"/api/assets/{code}/")["ETag"]) <= 5
+
+
+@pytest.mark.postgres
+def test_an_assets_entries_and_etag_are_read_through_the_asset_index():
+    """`for_asset` (the asset's history, its ETag, its bundle) compares the payload's asset as text, which the
+    expression index on (payload ->> 'asset', seq) serves; a JSON comparison would scan the whole ledger. A bundle
+    finds its parties' entries through the same index, among the entries that name no asset."""
+    from ledger.log.models import Entry
+    from ledger.log.services import entry_append
+
+    for n in range(20):
+        entry_append(kind="test.note", payload={"asset": f"A-{n % 4}", "n": n})
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    assert "ledger_entry_asset_idx" in Entry.objects.for_asset("A-1").explain()
+    latest = Entry.objects.for_asset("A-1").order_by("-seq").values_list("seq", flat=True)[:1]
+    assert "ledger_entry_asset_idx" in latest.explain()
+    assert [e.seq for e in Entry.objects.for_asset("A-1")] == [1, 5, 9, 13, 17]
+
+    from ledger.bundles.services import _party_entries
+
+    party = entry_append(kind="party.create", payload={"party": 7, "kind": "household", "name": "x", "uscc": None})
+    with CaptureQueriesContext(connection) as captured:
+        assert [e.seq for e in _party_entries({7})] == [party.seq]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + captured.captured_queries[0]["sql"])
+        assert "ledger_entry_asset_idx" in " ".join(row[0] for row in cursor.fetchall())
