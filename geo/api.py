@@ -224,8 +224,11 @@ class ParcelListView(APIView):
             "are kept as attributes. Coordinates are WGS84 longitude/latitude unless `crs` names another CRS, e.g. "
             "EPSG:4490 (CGCS2000) or a Gauss-Krüger zone such as EPSG:4545. Areas are computed on the ellipsoid, "
             "in hectares.\n\n"
-            "The import is all or nothing: a 422 problem lists every bad feature in `errors` (its `index` in "
-            "the file, its `code` and what is wrong) and stores none; a code already used in the county is a 409. "
+            "The import is all or nothing: a 422 problem lists every bad feature in `errors` (a JSON `pointer` to "
+            "what is wrong, e.g. `#/features/3/properties/code`, its `index` in the file, its `code` and what is "
+            "wrong; a bad `crs` is named as `parameter`) and stores none; a code already used in the county is a "
+            "409. A code may have 64 characters and a name 255. A body that is not JSON, or nests arrays and objects "
+            "more than 64 deep, is a 400; one over MAX_PARCEL_FILE_BYTES a 413, refused before it is read. "
             "The answer is the imported parcels as GeoJSON features, in file order."),
         request=ParcelImportInput,
         parameters=[OpenApiParameter("crs", str, description="CRS of the coordinates, e.g. EPSG:4490 or EPSG:4545; "

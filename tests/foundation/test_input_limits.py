@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
 from pyproj import CRS
 
@@ -150,9 +152,6 @@ def test_a_deep_body_is_refused_on_every_json_endpoint_and_the_process_survives(
 
 
 def test_a_deep_legend_or_parcel_file_from_the_command_line(tmp_path):
-    from django.core.management import call_command
-    from django.core.management.base import CommandError
-
     deep = tmp_path / "deep.geojson"
     deep.write_text(DEEP)
     with pytest.raises(CommandError, match="JSON nests arrays and objects 100000 deep"):

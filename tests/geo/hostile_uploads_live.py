@@ -3,7 +3,7 @@
 Not a test (pytest does not collect it): the figures of docs/reliability.md, "Hostile uploads". Run from the
 project root:
 
-    python -m tests.geo.hostile_uploads_live --runs 5
+    python -m tests.geo.hostile_uploads_live --runs 5 2>/dev/null   # stderr: the server's request log
 
 It migrates a throwaway SQLite database in a temporary folder, creates a bureau user, starts
 ``gunicorn config.wsgi`` with one sync worker on 127.0.0.1 (loopback only), and sends each hostile input RUNS times.
@@ -286,7 +286,9 @@ def killed_mid_upload(server: Server, token: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    parser.add_argument("--only", default="", help="only the inputs whose name holds this text")
+    arguments = parser.parse_args()
+    runs = arguments.runs
     with tempfile.TemporaryDirectory(prefix="tanhui-hostile-") as folder_name:
         folder = Path(folder_name)
         server = Server(folder)
@@ -298,6 +300,8 @@ def main() -> None:
             print(f"{'input':66} {'status':>6} {'median s':>9} {'max s':>7} {'RSS before':>10} "
                   f"{'peak MiB':>9} {'max peak':>8}")
             for name, case in all_cases:
+                if arguments.only not in name:
+                    continue
                 facts = [measure(server, token, case) for _ in range(runs)]
                 peaks = [f["peak_mib"] for f in facts if f["peak_mib"] is not None]
                 statuses = sorted({str(f["status"]) for f in facts})
@@ -309,7 +313,8 @@ def main() -> None:
                 print(f"{'':66} {facts[-1]['detail']!s:.110}")
             print(f"requests the VRTs' /vsicurl/ source received: {len(recorder.requests)}")
             print(f"left in MEDIA_ROOT/tmp after every case: {_scratch(folder / 'media')}")
-            print(f"worker killed mid-upload: {killed_mid_upload(server, token)}")
+            if not arguments.only:
+                print(f"worker killed mid-upload: {killed_mid_upload(server, token)}")
 
 
 if __name__ == "__main__":
