@@ -281,7 +281,8 @@ class AssetListView(Paged, Roles, APIView):
 
     class QuerySerializer(serializers.Serializer):
         county = serializers.RegexField(r"^\d{6}$", required=False)
-        holder = serializers.IntegerField(required=False, help_text="party id of the holder (GET /api/parties/)")
+        holder = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1,
+                                          help_text="party id of the holder (GET /api/parties/)")
         status = serializers.ChoiceField(choices=Asset.STATUS_FILTERS, required=False,
                                          help_text="a status, or `pledged` for assets with an active pledge")
         bbox = serializers.CharField(required=False, help_text="min_lon,min_lat,max_lon,max_lat (WGS84)")
@@ -456,7 +457,7 @@ class AssetPledgeView(Roles, APIView):
 class PledgeListView(Paged, Roles, APIView):
 
     class QuerySerializer(serializers.Serializer):
-        pledgee = serializers.RegexField(r"^(\d+|me)$", required=False,
+        pledgee = serializers.RegexField(r"^([1-9]\d{0,17}|me)$", required=False,  # an id within 64 bits
                                          help_text="party id of the bank, or `me` for the caller's own bank")
         asset = serializers.CharField(required=False, help_text="asset code")
         county = serializers.RegexField(r"^\d{6}$", required=False)

@@ -397,3 +397,12 @@ def test_the_new_refusals_speak_chinese(bureau, client, settings):
     assert big["detail"] == "请求体为 11 字节；此处的上限（MAX_ANONYMOUS_BODY_BYTES）为 10 字节"
     limit = problem(bureau.get("/api/parties/", {"limit": "0"}, **zh), 400)
     assert limit["errors"][0]["detail"] == "limit 须为 1 到 9223372036854775807 之间的整数，实际为 '0'"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["/api/assets/?holder=18446744073709551616",
+                                   "/api/pledges/?pledgee=18446744073709551616"])
+def test_an_id_filter_beyond_64_bits_is_a_400(api_user, query):
+    """Found by a probe: GET /api/assets/?holder=2**64 was a 500 (the database cannot hold the number)."""
+    _, client = api_user("bank")
+    assert client.get(query).status_code == 400
